@@ -1,0 +1,61 @@
+import { isRecord } from '../lib/control'
+import type { Job } from '../lib/scenarios'
+import { percentile } from '../lib/stats'
+import { short, type Checks } from './checks'
+import { openWindow, padFor, sleep } from './meter'
+import { closeAll, connectMany, connector, type Wire } from './wire'
+
+/**
+ * S1: closed-loop request/reply. Every connection keeps `inFlight` echo requests outstanding;
+ * a reply counts only when it is a success for the right ref carrying exactly the body sent.
+ */
+export async function requestReply(job: Job, inFlight: number, checks: Checks): Promise<Record<string, number>> {
+  const { sizes } = job
+  const pad = padFor(sizes.payloadBytes)
+  const wires = await connectMany(connector(job, checks), sizes.s1Connections)
+  const latencies: number[] = []
+  let counting = false
+  let stopping = false
+  let counted = 0
+  let nextN = 0
+
+  async function loop(wire: Wire): Promise<void> {
+    while (!stopping) {
+      const n = nextN++
+      const sent = performance.now()
+      try {
+        const reply = await wire.request('echo', { n, pad })
+        const echo = reply['echo']
+        if (!isRecord(echo) || echo['n'] !== n || echo['pad'] !== pad || Object.keys(echo).length !== 2) {
+          checks.fail(`echo of n=${n} came back as ${short(reply)}`)
+        } else if (counting) {
+          counted++
+          latencies.push(performance.now() - sent)
+        }
+      } catch (error) {
+        checks.fail(String(error))
+        // A broken connection would spin; stop this loop.
+        if (error instanceof Error && error.message.startsWith('closed')) return
+      }
+    }
+  }
+
+  const loops = wires.flatMap((wire) => Array.from({ length: inFlight }, () => loop(wire)))
+  await sleep(sizes.warmupMs)
+  const window = await openWindow()
+  counting = true
+  await sleep(sizes.windowMs)
+  counting = false
+  const figures = await window.stop()
+  stopping = true
+  await Promise.all(loops)
+  await closeAll(wires)
+  return {
+    'req/s': counted / figures.seconds,
+    'p50 ms': percentile(latencies, 50),
+    'p99 ms': percentile(latencies, 99),
+    'srv µs/req': figures.serverMicros / counted,
+    'srv cpu %': figures.serverPercent,
+    'lg cpu %': figures.loadPercent,
+  }
+}

@@ -1,0 +1,20 @@
+import type { Config } from 'jest'
+
+const config: Config = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test', '<rootDir>/examples'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
+  },
+  moduleNameMapper: {
+    '^talk$': '<rootDir>/lib/index.ts',
+    '^talk/client$': '<rootDir>/lib/client/index.ts',
+    '^talk/testing$': '<rootDir>/lib/testing.ts',
+  },
+  testTimeout: 20000,
+  // Sockets, child processes and browsers: two workers fit a 2-core machine.
+  maxWorkers: 2,
+}
+
+export default config

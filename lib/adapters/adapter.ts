@@ -1,0 +1,39 @@
+import type { Logger } from 'pino'
+import type { PresenceEntry } from '../types'
+
+/** What an adapter may ask of the node it serves. */
+export interface AdapterHost {
+  /** This node's id, unique among the nodes sharing an adapter. */
+  readonly nodeId: string
+  readonly log: Logger
+  /** Delivers an encoded push to local members of the rooms, each once, except one client. */
+  deliverLocal(rooms: string | readonly string[], frame: string, except: string | undefined): void
+  /** Delivers an encoded push to one local client; false if it is not connected here. */
+  deliverToClient(clientId: string, frame: string): boolean
+  /** Members of a room on this node. */
+  localMembers(room: string): PresenceEntry[]
+  /** The rooms that have members on this node. */
+  localRooms(): Iterable<string>
+}
+
+/**
+ * The seam for many nodes. The node always delivers locally itself; an adapter carries pushes
+ * and presence to and from the other nodes. Methods that return void must not throw: trouble
+ * reaching other nodes is logged and counted by the adapter, never surfaced to a handler.
+ */
+export interface Adapter {
+  /** Starts the adapter for a node; resolves when it can carry messages. */
+  start(host: AdapterHost): Promise<void>
+  /** Carries an encoded push for rooms to the other nodes. */
+  publish(rooms: string | readonly string[], frame: string, except: string | undefined): void
+  /** Carries an encoded push to a client connected to another node. */
+  sendTo(clientId: string, frame: string): void
+  /** Records that a local client joined a room (for presence across nodes). */
+  join(room: string, entry: PresenceEntry): void
+  /** Records that a local client left a room. */
+  leave(room: string, clientId: string): void
+  /** Members of a room on every live node. */
+  members(room: string): Promise<PresenceEntry[]>
+  /** Stops carrying messages and releases connections. */
+  stop(): Promise<void>
+}

@@ -1,0 +1,41 @@
+/** What a middleware calls to run the rest of the chain. Call it at most once and await it. */
+export type Next = () => Promise<void>
+
+/** A step of the chain: `(ctx, next) => Promise<void> | void`, Koa-style. */
+export type Step<C> = (ctx: C, next: Next) => unknown
+
+/** A composed chain: runs every step in order for one context. */
+export type Chain<C> = (ctx: C) => Promise<void>
+
+/**
+ * Composes steps into one onion, once: code after `await next()` runs after the steps below it.
+ * Calling `next()` twice from one step rejects with an Error; errors propagate to the caller.
+ *
+ * @example
+ * const run = compose([logger, auth, handler])
+ * await run(ctx)
+ */
+export function compose<C>(steps: readonly Step<C>[]): Chain<C> {
+  for (const step of steps) {
+    if (typeof step !== 'function') throw new TypeError('Middleware must be a function')
+  }
+  const chain = steps.slice()
+  const length = chain.length
+  return function run(ctx: C): Promise<void> {
+    // One closure per run, not per step: `index` is the last step dispatched.
+    let index = -1
+    function dispatch(i: number): Promise<void> {
+      if (i <= index) return Promise.reject(new Error('next() called more than once'))
+      index = i
+      if (i === length) return Promise.resolve()
+      const step = chain[i] as Step<C>
+      try {
+        const result = step(ctx, () => dispatch(i + 1))
+        return result instanceof Promise ? (result as Promise<void>) : Promise.resolve()
+      } catch (err) {
+        return Promise.reject(err)
+      }
+    }
+    return dispatch(0)
+  }
+}

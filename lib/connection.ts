@@ -1,0 +1,183 @@
+import type { Logger } from 'pino'
+import WebSocket from 'ws'
+import type { Context, Responder } from './context'
+import { CLOSE, TalkError } from './errors'
+import { decode, encodeError, encodePush, encodeSuccess, type Codec, type Envelope } from './protocol'
+import type { Member } from './rooms'
+import type { Client, ClientState, HandshakeInfo, User } from './types'
+
+/** Limits and hooks a connection gets from its app. */
+export interface ConnectionHost {
+  readonly log: Logger
+  readonly codec: Codec
+  /** Requests a connection may have waiting (beyond those running) before it answers RATE_LIMITED. */
+  readonly maxQueue: number
+  /** Requests of one connection handled at once; 1 keeps them in arrival order. */
+  readonly concurrency: number
+  /** Unsent bytes a connection may hold before it is closed as a slow consumer. */
+  readonly maxBufferedBytes: number
+  /** True once the app is closing: new requests are answered UNAVAILABLE. */
+  readonly draining: boolean
+  /** Runs one request through the chain; resolves once it is answered. */
+  dispatch(connection: Connection, envelope: Envelope): Promise<void>
+  /** Asks for the socket's corked writes to be flushed at the end of this event-loop turn. */
+  flushLater(connection: Connection): void
+  /** Called once when the socket has closed. */
+  closed(connection: Connection, code: number, reason: string): void
+}
+
+const TEXT = { binary: false } as const
+
+/**
+ * One client: its socket, its ordered request queue, its state and rooms. Frames written in one
+ * event-loop turn leave in one socket write (the socket is corked until the turn ends).
+ */
+export class Connection implements Client, Member, Responder {
+  readonly state: ClientState
+  readonly rooms = new Set<string>()
+  /** Cleared by each heartbeat, set again by a pong or any message. */
+  alive = true
+  /** Whether the socket is corked, waiting for the end-of-turn flush. */
+  corked = false
+
+  private readonly queue: Envelope[] = []
+  private running = 0
+  private idleWaiters: (() => void)[] = []
+
+  constructor(
+    private readonly host: ConnectionHost,
+    readonly socket: WebSocket,
+    readonly id: string,
+    readonly handshake: HandshakeInfo,
+    public user: User | undefined,
+    state: ClientState,
+  ) {
+    this.state = state
+    socket.on('message', (data, isBinary) => this.received(data, isBinary))
+    socket.on('pong', () => {
+      this.alive = true
+    })
+    socket.on('error', (err) => host.log.debug({ err, client: id }, 'socket error'))
+    socket.once('close', (code, reason) => {
+      this.wakeIdleWaiters()
+      host.closed(this, code, reason.toString())
+    })
+  }
+
+  /** Whether the socket is open for writing. */
+  get open(): boolean {
+    return this.socket.readyState === WebSocket.OPEN
+  }
+
+  /** True when no request of this connection is running or waiting. */
+  get idle(): boolean {
+    return this.running === 0 && this.queue.length === 0
+  }
+
+  /** Resolves when the connection has no request running or waiting (or has closed). */
+  whenIdle(): Promise<void> {
+    if (this.idle || !this.open) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  /** Pushes `{ command: name, ...payload }` to this client. */
+  push(name: string, payload?: object): void {
+    this.deliver(encodePush(name, payload, this.host.codec))
+  }
+
+  /** Writes one encoded frame; drops it if the socket is no longer open. */
+  deliver(frame: string | Buffer): void {
+    const socket = this.socket
+    if (socket.readyState !== WebSocket.OPEN) return
+    if (!this.corked) this.cork()
+    socket.send(frame, TEXT)
+    if (socket.bufferedAmount > this.host.maxBufferedBytes) this.slowConsumer()
+  }
+
+  /** Sends the success reply of a request of this connection. */
+  success(ctx: Context, payload: object | undefined): void {
+    this.deliver(encodeSuccess(ctx.ref, payload, this.host.codec))
+  }
+
+  /** Sends the error reply of a request of this connection. */
+  failure(ctx: Context, err: unknown): void {
+    this.deliver(encodeError(ctx.ref, err, this.host.codec))
+  }
+
+  /** Closes the connection with a close code (1000 by default). */
+  close(code: number = CLOSE.NORMAL, reason = ''): void {
+    if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
+      this.flush()
+      this.socket.close(code, reason)
+    }
+  }
+
+  /** Flushes corked writes: the end-of-turn half of write batching. */
+  flush(): void {
+    if (!this.corked) return
+    this.corked = false
+    rawSocket(this.socket)?.uncork()
+  }
+
+  private cork(): void {
+    const raw = rawSocket(this.socket)
+    if (raw === undefined) return
+    raw.cork()
+    this.corked = true
+    this.host.flushLater(this)
+  }
+
+  private slowConsumer(): void {
+    this.host.log.warn({ client: this.id, buffered: this.socket.bufferedAmount }, 'closing slow consumer')
+    this.close(CLOSE.SLOW_CONSUMER, 'slow consumer')
+    // A peer that stopped reading will not read the close frame either.
+    setTimeout(() => this.socket.terminate(), 1000).unref()
+  }
+
+  private received(data: WebSocket.RawData, isBinary: boolean): void {
+    this.alive = true
+    if (isBinary) {
+      this.deliver(encodeError(undefined, new TalkError('BAD_REQUEST', 'Binary frames are not supported'), this.host.codec))
+      return
+    }
+    const decoded = decode(data.toString(), this.host.codec)
+    if (!decoded.ok) {
+      this.deliver(encodeError(decoded.ref, decoded.error, this.host.codec))
+      return
+    }
+    const envelope = decoded.envelope
+    if (this.host.draining) {
+      this.deliver(encodeError(envelope.ref, new TalkError('UNAVAILABLE', 'Server is shutting down'), this.host.codec))
+    } else if (this.running < this.host.concurrency) {
+      this.run(envelope)
+    } else if (this.queue.length < this.host.maxQueue) {
+      this.queue.push(envelope)
+    } else {
+      this.deliver(encodeError(envelope.ref, new TalkError('RATE_LIMITED', 'Too many requests waiting on this connection'), this.host.codec))
+    }
+  }
+
+  private run(envelope: Envelope): void {
+    this.running++
+    this.host.dispatch(this, envelope).then(() => this.finished())
+  }
+
+  private finished(): void {
+    this.running--
+    const next = this.queue.shift()
+    if (next !== undefined) this.run(next)
+    else if (this.running === 0) this.wakeIdleWaiters()
+  }
+
+  private wakeIdleWaiters(): void {
+    if (this.idleWaiters.length === 0) return
+    const waiters = this.idleWaiters
+    this.idleWaiters = []
+    for (const wake of waiters) wake()
+  }
+}
+
+/** The net.Socket under a ws WebSocket; ws keeps it private, and corking needs it. */
+function rawSocket(socket: WebSocket): { cork(): void; uncork(): void } | undefined {
+  return (socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket
+}

@@ -1,0 +1,17 @@
+export { talk, TalkApp, type TalkOptions, type AttachOptions, type Listening, type TalkEvents } from './app'
+export { Router } from './router'
+export { Context, type RoomTarget, type Responder } from './context'
+export { compose, type Next, type Chain, type Step } from './compose'
+export { TalkError, STATUS, CLOSE, httpStatus, toWireError, type ErrorCode, type WireError } from './errors'
+export {
+  decode, encodeSuccess, encodeError, encodePush, slashName, colonName, JSON_CODEC, PROTOCOL_VERSION,
+  type Codec, type Ref, type Envelope, type Decoded,
+} from './protocol'
+export type { Handshake, HandshakeHook } from './handshake'
+export type { Adapter, AdapterHost } from './adapters/adapter'
+export { memoryAdapter } from './adapters/memory'
+export type {
+  Client, ClientState, GlobalState, Locals, Params, User, PresenceEntry, PushOptions, HandshakeInfo,
+  Middleware, Handler, RouteSpec, RouteMap, RouteContext, BodyOf, ParamsOf, ReplyOf,
+} from './types'
+export { validate, type ValidateOptions, type ValidationIssue } from '../middleware/validate'

@@ -1,0 +1,168 @@
+import { TalkError, toWireError } from './errors'
+
+/** The protocol version this server speaks; sent in the welcome frame. */
+export const PROTOCOL_VERSION = 1
+
+/** Longest string `ref` accepted, in characters. */
+export const MAX_REF_LENGTH = 64
+
+/**
+ * The codec seam: how frames become text and back. The default is JSON; a replacement
+ * must produce JSON-compatible text (replies are assembled from its output).
+ */
+export interface Codec {
+  /** Text of one frame → value. Throws on malformed input. */
+  parse(text: string): unknown
+  /** A value → text of one frame. */
+  stringify(value: unknown): string
+}
+
+/** The default codec: the platform's JSON. */
+export const JSON_CODEC: Codec = { parse: JSON.parse, stringify: JSON.stringify }
+
+/** A request's ref: a short string or a safe integer, echoed in its reply. */
+export type Ref = string | number
+
+/** A decoded, valid request envelope. */
+export interface Envelope {
+  /** Route name in slash form. */
+  name: string
+  ref: Ref | undefined
+  /** Everything but `route`, `command` and `ref`. */
+  body: Record<string, unknown>
+}
+
+/** The result of decoding a frame: an envelope, or an error to answer with (and the ref, if one could be read). */
+export type Decoded =
+  | { ok: true; envelope: Envelope }
+  | { ok: false; ref: Ref | undefined; error: TalkError }
+
+/** Slash form of a wire name: `document:get` → `document/get`. */
+export function slashName(name: string): string {
+  return name.indexOf(':') === -1 ? name : name.replaceAll(':', '/')
+}
+
+/** Colon form of a name, as pushes carry it: `node/create` → `node:create`. */
+export function colonName(name: string): string {
+  return name.indexOf('/') === -1 ? name : name.replaceAll('/', ':')
+}
+
+function isRef(value: unknown): value is Ref {
+  return typeof value === 'string'
+    ? value.length <= MAX_REF_LENGTH
+    : typeof value === 'number' && Number.isSafeInteger(value)
+}
+
+function fail(message: string, ref?: Ref): Decoded {
+  return { ok: false, ref, error: new TalkError('BAD_REQUEST', message) }
+}
+
+/**
+ * Decodes one text frame into a request envelope, or says why it is not one (`BAD_REQUEST`).
+ * Never throws.
+ */
+export function decode(text: string, codec: Codec = JSON_CODEC): Decoded {
+  let frame: unknown
+  try {
+    frame = codec.parse(text)
+  } catch {
+    return fail('Frame is not valid JSON')
+  }
+  if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) {
+    return fail('Frame must be a JSON object')
+  }
+  const fields = frame as Record<string, unknown>
+  const ref = fields.ref
+  if (ref !== undefined && !isRef(ref)) {
+    return fail(`"ref" must be a string of at most ${MAX_REF_LENGTH} characters or a safe integer`)
+  }
+  const route = fields.route
+  const command = fields.command
+  let name: string
+  if (route === undefined && command === undefined) {
+    return fail('Frame has no "route" or "command"', ref)
+  } else if (route !== undefined && typeof route !== 'string') {
+    return fail('"route" must be a string', ref)
+  } else if (command !== undefined && typeof command !== 'string') {
+    return fail('"command" must be a string', ref)
+  } else {
+    name = slashName((route ?? command) as string)
+    if (route !== undefined && command !== undefined && slashName(command as string) !== name) {
+      return fail('"route" and "command" name different routes', ref)
+    }
+  }
+  if (name.length === 0) return fail('Route name is empty', ref)
+
+  // Copy the payload fields; a "__proto__" key from JSON.parse is an own property and
+  // must stay one, never become the body's prototype.
+  const body: Record<string, unknown> = {}
+  for (const key in fields) {
+    if (key === 'route' || key === 'command' || key === 'ref') continue
+    if (key === '__proto__') {
+      Object.defineProperty(body, key, { value: fields[key], enumerable: true, writable: true, configurable: true })
+    } else {
+      body[key] = fields[key]
+    }
+  }
+  return { ok: true, envelope: { name, ref, body } }
+}
+
+/** The payload's fields as JSON text without braces, prefixed with a comma; '' for none. */
+function payloadFields(
+  payload: object | undefined,
+  reserved: readonly string[],
+  codec: Codec,
+): string {
+  if (payload === undefined || payload === null) return ''
+  let source = payload as Record<string, unknown>
+  for (const key of reserved) {
+    if (Object.prototype.hasOwnProperty.call(source, key)) {
+      source = withoutKeys(source, reserved)
+      break
+    }
+  }
+  const text = codec.stringify(source)
+  if (text === undefined || text.length <= 2 || text.charCodeAt(0) !== 123 /* { */) return ''
+  return ',' + text.slice(1, -1)
+}
+
+function withoutKeys(source: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  const copy: Record<string, unknown> = {}
+  for (const key of Object.keys(source)) {
+    if (!keys.includes(key)) {
+      Object.defineProperty(copy, key, { value: source[key], enumerable: true, writable: true, configurable: true })
+    }
+  }
+  return copy
+}
+
+const REPLY_RESERVED = ['status', 'ref', 'error'] as const
+const PUSH_RESERVED = ['command', 'status'] as const
+
+function refField(ref: Ref | undefined): string {
+  if (ref === undefined) return ''
+  return typeof ref === 'number' ? ',"ref":' + ref : ',"ref":' + JSON.stringify(ref)
+}
+
+/** Encodes a success reply: `{"status":"success","ref"?,...payload}`; the payload cannot overwrite reserved fields. */
+export function encodeSuccess(ref: Ref | undefined, payload?: object, codec: Codec = JSON_CODEC): string {
+  return '{"status":"success"' + refField(ref) + payloadFields(payload, REPLY_RESERVED, codec) + '}'
+}
+
+/** Encodes an error reply from anything thrown: a TalkError's code/message/details, or a generic INTERNAL. */
+export function encodeError(ref: Ref | undefined, err: unknown, codec: Codec = JSON_CODEC): string {
+  let error: string
+  try {
+    error = codec.stringify(toWireError(err))
+  } catch {
+    // details that cannot be serialised (cycles, BigInt) must not cost the client its reply
+    const wire = toWireError(err)
+    error = codec.stringify({ code: wire.code, message: wire.message })
+  }
+  return '{"status":"error"' + refField(ref) + ',"error":' + error + '}'
+}
+
+/** Encodes a push: `{"command":"node:create",...payload}`; a push never has `status`. */
+export function encodePush(name: string, payload?: object, codec: Codec = JSON_CODEC): string {
+  return '{"command":' + JSON.stringify(colonName(name)) + payloadFields(payload, PUSH_RESERVED, codec) + '}'
+}

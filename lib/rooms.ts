@@ -1,0 +1,86 @@
+import type { PresenceEntry, User } from './types'
+
+/** A local member of rooms: anything with an id, a user, and a way to take an encoded frame. */
+export interface Member {
+  readonly id: string
+  user: User | undefined
+  /** Delivers one encoded frame (the same string or Buffer is shared by every recipient). */
+  deliver(frame: string | Buffer): void
+}
+
+/**
+ * Who is in which room on this node. Delivery to a room encodes nothing: it hands the one
+ * frame it is given to every member.
+ */
+export class Rooms {
+  private readonly rooms = new Map<string, Map<string, Member>>()
+
+  /** Adds a member to a room; false if it was already there. */
+  join(room: string, member: Member): boolean {
+    let members = this.rooms.get(room)
+    if (members === undefined) {
+      members = new Map()
+      this.rooms.set(room, members)
+    }
+    if (members.has(member.id)) return false
+    members.set(member.id, member)
+    return true
+  }
+
+  /** Removes a member from a room; false if it was not there. Empty rooms are dropped. */
+  leave(room: string, memberId: string): boolean {
+    const members = this.rooms.get(room)
+    if (members === undefined || !members.delete(memberId)) return false
+    if (members.size === 0) this.rooms.delete(room)
+    return true
+  }
+
+  /** The members of a room on this node. */
+  members(room: string): PresenceEntry[] {
+    const members = this.rooms.get(room)
+    if (members === undefined) return []
+    const out: PresenceEntry[] = []
+    for (const m of members.values()) out.push({ id: m.id, user: m.user })
+    return out
+  }
+
+  /** How many members a room has on this node. */
+  size(room: string): number {
+    return this.rooms.get(room)?.size ?? 0
+  }
+
+  /** The names of the rooms that have members on this node. */
+  names(): IterableIterator<string> {
+    return this.rooms.keys()
+  }
+
+  /**
+   * Delivers one frame to every member of the rooms, each member once, except `except`.
+   * Returns how many members it reached.
+   */
+  deliver(rooms: string | readonly string[], frame: string, except: string | undefined): number {
+    if (typeof rooms === 'string') {
+      const members = this.rooms.get(rooms)
+      if (members === undefined) return 0
+      return deliverAll(members.values(), members.size, frame, except)
+    }
+    const seen = new Map<string, Member>()
+    for (const room of rooms) {
+      const members = this.rooms.get(room)
+      if (members !== undefined) for (const m of members.values()) seen.set(m.id, m)
+    }
+    return deliverAll(seen.values(), seen.size, frame, except)
+  }
+}
+
+function deliverAll(members: Iterable<Member>, count: number, frame: string, except: string | undefined): number {
+  // Many recipients share one Buffer: the frame is turned into bytes once, not per socket.
+  const bytes: string | Buffer = count > 1 ? Buffer.from(frame) : frame
+  let reached = 0
+  for (const m of members) {
+    if (m.id === except) continue
+    m.deliver(bytes)
+    reached++
+  }
+  return reached
+}

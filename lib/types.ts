@@ -1,0 +1,111 @@
+import type { z } from 'zod'
+import type { Context } from './context'
+import type { Next } from './compose'
+
+/**
+ * Per-client state, kept for the connection's life (`ctx.state`). Apps describe theirs by
+ * declaration merging: `declare module 'talk' { interface ClientState { document?: string } }`.
+ */
+export interface ClientState {
+  [key: string]: unknown
+}
+
+/** App-wide state (`ctx.global`, `app.global`); extend it by declaration merging like ClientState. */
+export interface GlobalState {
+  [key: string]: unknown
+}
+
+/** Per-message scratch space (`ctx.locals`) for middleware to hand things to the handler. */
+export interface Locals {
+  [key: string]: unknown
+}
+
+/** Route parameters taken from a pattern such as `document/:id/nodes`. */
+export type Params = Record<string, string | string[]>
+
+/** A middleware: `(ctx, next) => Promise<void> | void`. Await `next()` at most once. */
+export type Middleware<C = Context> = (ctx: C, next: Next) => unknown
+
+/**
+ * A route handler. It may reply with `ctx.reply(payload)` or return the payload; when it does
+ * neither, `{ "status": "success" }` is sent once the chain completes.
+ */
+export type Handler<C = Context> = (ctx: C) => unknown
+
+/** A route's declared shape: zod schemas for its body, params and reply, used for validation and types. */
+export interface RouteSpec {
+  /** Checked against `ctx.body`; the parsed value replaces it. */
+  body?: z.ZodType
+  /** Checked against `ctx.params`; the parsed value replaces them. */
+  params?: z.ZodType
+  /** The reply payload's type, for handlers and typed clients; not checked at run time. */
+  reply?: z.ZodType
+}
+
+/** A map of route names to their specs, shared by server and typed client: `{ 'document/get': { body, reply } }`. */
+export type RouteMap = Record<string, RouteSpec>
+
+/** The body type a spec declares (after parsing), or a loose record when it declares none. */
+export type BodyOf<S extends RouteSpec> = S['body'] extends z.ZodType ? z.output<S['body']> : Record<string, unknown>
+
+/** The params type a spec declares, or the raw string params. */
+export type ParamsOf<S extends RouteSpec> = S['params'] extends z.ZodType ? z.output<S['params']> : Params
+
+/** The reply payload type a spec declares, or any object. */
+export type ReplyOf<S extends RouteSpec> = S['reply'] extends z.ZodType ? z.input<S['reply']> : object
+
+/** The context a route's handler sees, typed from its spec. */
+export type RouteContext<S extends RouteSpec> = Context<BodyOf<S>, ParamsOf<S>, ReplyOf<S>>
+
+/**
+ * The authenticated user of a connection (`ctx.client.user`), set by a handshake hook or `auth`.
+ * Apps describe theirs by declaration merging, like ClientState.
+ */
+export interface User {
+  [key: string]: unknown
+}
+
+/** One member of a room as presence reports it. */
+export interface PresenceEntry {
+  /** The client id. */
+  id: string
+  user: User | undefined
+}
+
+/** Options for a push to a room. */
+export interface PushOptions {
+  /** Also deliver to the client whose request caused the push (default false). */
+  includeSelf?: boolean
+}
+
+/** A connected client as handlers and middleware see it (`ctx.client`). */
+export interface Client {
+  /** Unique id, sent in the welcome frame. */
+  readonly id: string
+  /** Who this is, when a handshake hook or `auth` said so. */
+  user: User | undefined
+  /** This client's state, kept for the connection's life. */
+  readonly state: ClientState
+  /** The rooms this client is in. */
+  readonly rooms: ReadonlySet<string>
+  /** The handshake this client connected with. */
+  readonly handshake: HandshakeInfo
+  /** Pushes `{ command: name, ...payload }` to this client. */
+  push(name: string, payload?: object): void
+  /** Closes the connection with a WebSocket close code (1000 by default). */
+  close(code?: number, reason?: string): void
+}
+
+/** What a handshake hook can read of the HTTP upgrade request. */
+export interface HandshakeInfo {
+  /** Request headers, lower-case names. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>
+  /** Query parameters of the upgrade URL (first value of each). */
+  readonly query: Readonly<Record<string, string>>
+  /** Cookies sent with the upgrade request. */
+  readonly cookies: Readonly<Record<string, string>>
+  /** The peer's address (no proxy headers are trusted). */
+  readonly ip: string | undefined
+  /** The upgrade URL's path. */
+  readonly path: string
+}
