@@ -7,7 +7,7 @@ import type { Adapter, AdapterHost } from './adapters/adapter'
 import { memoryAdapter } from './adapters/memory'
 import { compose, type Chain, type Step } from './compose'
 import { Connection, type ConnectionHost } from './connection'
-import { Context, type ContextHost } from './context'
+import { Context, type ContextHost, type Responder } from './context'
 import { CLOSE, TalkError } from './errors'
 import { readHandshake, rejectUpgrade, type Handshake, type HandshakeHook } from './handshake'
 import { encodePush, JSON_CODEC, PROTOCOL_VERSION, type Codec, type Envelope } from './protocol'
@@ -65,6 +65,11 @@ export interface TalkEvents {
   leave: [client: Client, room: string]
   /** An unexpected error: a handler's non-TalkError, a failing hook or listener. */
   error: [err: unknown, ctx: Context | undefined]
+}
+
+/** A middleware that also has work to do on the HTTP upgrade request (e.g. authentication). */
+export interface HandshakeMiddleware extends Middleware {
+  handshake?: HandshakeHook
 }
 
 type Listener<E extends keyof TalkEvents> = (...args: TalkEvents[E]) => unknown
@@ -141,6 +146,20 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   override route(name: string, ...handlers: [...Middleware[], Handler]): this
   override route(name: string, ...rest: unknown[]): this {
     return super.route(name, ...rest)
+  }
+
+  /**
+   * Adds middleware (see Router.use). A middleware with a `handshake` property (like `auth()`)
+   * also registers that hook, so one `use()` covers the upgrade and every message.
+   */
+  override use(fn: Middleware | HandshakeMiddleware): this
+  override use(pattern: string, fn: Middleware | HandshakeMiddleware | Router): this
+  override use(first: string | Middleware, second?: Middleware | Router): this {
+    const fn = typeof first === 'function' ? first : second
+    if (typeof fn === 'function' && typeof (fn as HandshakeMiddleware).handshake === 'function') {
+      this.handshake((fn as HandshakeMiddleware).handshake as HandshakeHook)
+    }
+    return second === undefined ? super.use(first as Middleware) : super.use(first as string, second)
   }
 
   /** Adds a hook run on every HTTP upgrade request before the socket opens; throw a TalkError to refuse it. */
@@ -245,16 +264,30 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       rejectUpgrade(socket, new TalkError('UNAVAILABLE', 'Server is shutting down'))
       return
     }
-    const handshake = readHandshake(req)
+    let handshake: Handshake
     try {
-      for (const hook of this.hooks) await hook(handshake)
+      handshake = await this.runHandshake(req)
     } catch (err) {
-      if (!(err instanceof TalkError)) this.fault(err, undefined, 'handshake hook failed')
       rejectUpgrade(socket, err)
       return
     }
     if (socket.destroyed) return
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, handshake))
+  }
+
+  /**
+   * Reads an HTTP request and runs every handshake hook on it, as for an upgrade. Rejects with the
+   * hook's TalkError (or INTERNAL, logged) when one refuses. The REST bridge runs it per request.
+   */
+  async runHandshake(req: IncomingMessage): Promise<Handshake> {
+    const handshake = readHandshake(req)
+    try {
+      for (const hook of this.hooks) await hook(handshake)
+    } catch (err) {
+      if (!(err instanceof TalkError)) this.fault(err, undefined, 'handshake hook failed')
+      throw err
+    }
+    return handshake
   }
 
   private accept(ws: WebSocket, handshake: Handshake): void {
@@ -315,12 +348,20 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   // ---- the message path -------------------------------------------------------------------
 
-  /** Runs one request through its route's chain and makes sure it gets exactly one reply. */
-  async dispatch(connection: Connection, envelope: Envelope): Promise<void> {
+  /** Runs one socket request through its route's chain (ConnectionHost). */
+  dispatch(connection: Connection, envelope: Envelope): Promise<void> {
+    return this.handle(connection, connection, envelope)
+  }
+
+  /**
+   * Runs one request through its route's chain and makes sure it gets exactly one reply through
+   * `responder`. Transports other than the socket (the REST bridge) enter here. Never rejects.
+   */
+  async handle(client: Client, responder: Responder, envelope: Envelope): Promise<void> {
     const table = this.table ?? this.compile()
     const found = lookup(table, envelope.name)
     const route = found === undefined ? (this.notFound as CompiledRoute) : found.value
-    const ctx = new Context(this, connection, connection, envelope.name, envelope.ref, envelope.body, found?.params ?? EMPTY_PARAMS)
+    const ctx = new Context(this, responder, client, envelope.name, envelope.ref, envelope.body, found?.params ?? EMPTY_PARAMS)
     try {
       await route.chain(ctx)
       if (!ctx.replied) ctx.reply()

@@ -1,4 +1,4 @@
-export { talk, TalkApp, type TalkOptions, type AttachOptions, type Listening, type TalkEvents } from './app'
+export { talk, TalkApp, type TalkOptions, type AttachOptions, type Listening, type TalkEvents, type HandshakeMiddleware } from './app'
 export { Router } from './router'
 export { Context, type RoomTarget, type Responder } from './context'
 export { compose, type Next, type Chain, type Step } from './compose'
@@ -15,3 +15,5 @@ export type {
   Middleware, Handler, RouteSpec, RouteMap, RouteContext, BodyOf, ParamsOf, ReplyOf,
 } from './types'
 export { validate, type ValidateOptions, type ValidationIssue } from '../middleware/validate'
+export type { Store } from './store/store'
+export { memoryStore } from './store/memory'
