@@ -62,6 +62,6 @@ wss.on('connection', (socket) => {
 
 wss.on('listening', () => {
   const address = wss.address()
-  if (typeof address === 'string') throw new Error('expected a TCP address')
+  if (address === null || typeof address === 'string') throw new Error('expected a TCP address')
   serveControl(address.port)
 })

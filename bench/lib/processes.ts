@@ -1,0 +1,112 @@
+import { fork, type ChildProcess } from 'node:child_process'
+import * as path from 'node:path'
+import {
+  isMessage,
+  type FailedMessage,
+  type Measurement,
+  type ProbeMessage,
+  type ProbeResultMessage,
+  type ReadyMessage,
+  type ResultMessage,
+} from './ipc'
+import type { Job } from './scenarios'
+import type { Target } from './targets'
+
+const TS = ['-r', 'ts-node/register/transpile-only']
+const LOAD_MAIN = path.join(__dirname, '..', 'load', 'main.ts')
+const START_TIMEOUT_MS = 30_000
+
+/** A target's server process, listening. */
+export interface RunningTarget {
+  child: ChildProcess
+  port: number
+}
+
+/** Starts a target as its own process (with `--expose-gc`); resolves once it listens, rejects with the reason it did not. */
+export function startTarget(target: Target): Promise<RunningTarget> {
+  const child = fork(target.file, [], { execArgv: [...TS, '--expose-gc'], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+  const stderr = tail(child)
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(`no ready message within ${START_TIMEOUT_MS / 1000}s`), START_TIMEOUT_MS)
+    function fail(reason: string): void {
+      clearTimeout(timer)
+      child.kill('SIGKILL')
+      const said = stderr().trim()
+      reject(new Error(said ? `${reason}: ${said}` : reason))
+    }
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => fail(`exited (${exitText(code, signal)}) before listening`)
+    const onError = (error: Error): void => fail(error.message)
+    child.once('exit', onExit)
+    child.once('error', onError)
+    child.on('message', function onReady(message: unknown) {
+      if (!isMessage<ReadyMessage>(message, 'ready')) return
+      clearTimeout(timer)
+      child.off('exit', onExit).off('error', onError).off('message', onReady)
+      resolve({ child, port: message.port })
+    })
+  })
+}
+
+/** Runs one scenario in a fresh load-generator process, relaying its probes to the server; rejects on failure or timeout. */
+export async function runLoad(job: Job, server: RunningTarget, timeoutMs: number): Promise<Measurement> {
+  const load = fork(LOAD_MAIN, [], {
+    execArgv: TS,
+    env: { ...process.env, BENCH_JOB: JSON.stringify(job) },
+    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+  })
+  const stderr = tail(load)
+  const toServer = (message: unknown): void => {
+    if (isMessage<ProbeMessage>(message, 'probe') && server.child.connected) server.child.send(message)
+  }
+  const toLoad = (message: unknown): void => {
+    if (isMessage<ProbeResultMessage>(message, 'probe-result') && load.connected) load.send(message)
+  }
+  let onServerExit: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined
+  let timer: NodeJS.Timeout | undefined
+  load.on('message', toServer)
+  server.child.on('message', toLoad)
+  try {
+    return await new Promise<Measurement>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000}s`)), timeoutMs)
+      load.on('message', (message: unknown) => {
+        if (isMessage<ResultMessage>(message, 'result')) resolve(message.result)
+        if (isMessage<FailedMessage>(message, 'failed')) reject(new Error(message.error))
+      })
+      load.once('error', reject)
+      load.once('exit', (code, signal) => {
+        const said = stderr().trim()
+        reject(new Error(`load generator exited (${exitText(code, signal)})${said ? `: ${said}` : ''}`))
+      })
+      onServerExit = (code, signal) => reject(new Error(`server exited mid-run (${exitText(code, signal)})`))
+      server.child.once('exit', onServerExit)
+    })
+  } finally {
+    clearTimeout(timer)
+    server.child.off('message', toLoad)
+    if (onServerExit) server.child.off('exit', onServerExit)
+    await stopProcess(load)
+  }
+}
+
+/** Ends a child: SIGTERM, then SIGKILL if it is still there after 3 s. Resolves once it has exited. */
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
+  await exited
+  clearTimeout(timer)
+}
+
+function exitText(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ?? `code ${String(code)}`
+}
+
+/** Keeps the last few KB a child writes to stderr, for failure reports. */
+function tail(child: ChildProcess): () => string {
+  let text = ''
+  child.stderr?.on('data', (chunk: Buffer) => {
+    text = (text + chunk.toString()).slice(-4000)
+  })
+  return () => text
+}
