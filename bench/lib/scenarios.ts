@@ -74,12 +74,12 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     id: 'S1a',
     title: 'S1 request/reply, 16 in flight per connection',
-    metrics: [rate('req/s'), latency('p50 ms'), latency('p99 ms'), cost('srv µs/req'), share('srv cpu %'), share('lg cpu %')],
+    metrics: [rate('req/s'), latency('p50 ms'), latency('p99 ms'), cost('srv µs/req'), share('srv cpu %'), share('lg cpu %'), share('other cpu %')],
   },
   {
     id: 'S1b',
     title: 'S1 request/reply, 1 in flight per connection',
-    metrics: [rate('req/s'), latency('p50 ms'), latency('p99 ms'), cost('srv µs/req'), share('srv cpu %'), share('lg cpu %')],
+    metrics: [rate('req/s'), latency('p50 ms'), latency('p99 ms'), cost('srv µs/req'), share('srv cpu %'), share('lg cpu %'), share('other cpu %')],
   },
   {
     id: 'S2',
@@ -91,6 +91,7 @@ export const SCENARIOS: readonly Scenario[] = [
       cost('srv µs/delivery'),
       share('srv cpu %'),
       share('lg cpu %'),
+      share('other cpu %'),
     ],
   },
   {
@@ -105,7 +106,9 @@ export const SCENARIOS: readonly Scenario[] = [
       rate('cycles/s'),
       cost('srv µs/cycle'),
       { key: 'heap Δ MB', better: 'lower', ratio: false, digits: 2, limit: 2 },
+      share('srv cpu %'),
       share('lg cpu %'),
+      share('other cpu %'),
     ],
   },
 ]

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { isMessage, type ProbeMessage, type ProbeResultMessage, type ServerSample } from '../lib/ipc'
 
 const waiting = new Map<number, (sample: ServerSample) => void>()
@@ -30,6 +31,11 @@ export interface WindowFigures {
   serverPercent: number
   /** Load-generator CPU as a share of one core, %; near 100 means the load generator, not the server, was the limit. */
   loadPercent: number
+  /**
+   * CPU used by anything else (kernel networking, other processes, hypervisor steal) as a share of one
+   * core, %; well above its usual level means the window was disturbed. NaN off Linux.
+   */
+  otherPercent: number
 }
 
 /** A running measurement window; `stop()` closes it. */
@@ -40,21 +46,38 @@ export interface Window {
 /** Opens a measurement window: samples the server's and this process's CPU now. */
 export async function openWindow(): Promise<Window> {
   const serverStart = await probeServer()
+  const machineStart = machineBusyMicros()
   const loadStart = process.cpuUsage()
   const wallStart = performance.now()
   return {
     async stop() {
       const seconds = (performance.now() - wallStart) / 1000
       const load = process.cpuUsage(loadStart)
+      const machineMicros = machineBusyMicros() - machineStart
       const serverEnd = await probeServer()
       const serverMicros = serverEnd.cpuMicros - serverStart.cpuMicros
+      const loadMicros = load.user + load.system
       return {
         seconds,
         serverMicros,
         serverPercent: serverMicros / 1e4 / seconds,
-        loadPercent: (load.user + load.system) / 1e4 / seconds,
+        loadPercent: loadMicros / 1e4 / seconds,
+        otherPercent: Math.max(0, machineMicros - serverMicros - loadMicros) / 1e4 / seconds,
       }
     },
+  }
+}
+
+/** Busy CPU time of the whole machine (all cores, steal included), µs, from /proc/stat; NaN where there is none. */
+function machineBusyMicros(): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]?.trim().split(/\s+/).slice(1).map(Number) ?? []
+    // user nice system idle iowait irq softirq steal: everything but idle and iowait is busy.
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields
+    // /proc/stat counts in USER_HZ, which is 100 on every Linux that Node runs on.
+    return (user + nice + system + irq + softirq + steal) * 10_000
+  } catch {
+    return Number.NaN
   }
 }
 

@@ -57,5 +57,6 @@ export async function requestReply(job: Job, inFlight: number, checks: Checks): 
     'srv µs/req': figures.serverMicros / counted,
     'srv cpu %': figures.serverPercent,
     'lg cpu %': figures.loadPercent,
+    'other cpu %': figures.otherPercent,
   }
 }

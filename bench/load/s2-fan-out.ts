@@ -70,6 +70,7 @@ export async function fanOut(job: Job, checks: Checks): Promise<Record<string, n
     'srv µs/delivery': figures.serverMicros / measured,
     'srv cpu %': figures.serverPercent,
     'lg cpu %': figures.loadPercent,
+    'other cpu %': figures.otherPercent,
   }
 }
 

@@ -31,7 +31,9 @@ export async function churn(job: Job, checks: Checks): Promise<Record<string, nu
     'cycles/s': done / figures.seconds,
     'srv µs/cycle': figures.serverMicros / done,
     'heap Δ MB': (after - baseline) / MB,
+    'srv cpu %': figures.serverPercent,
     'lg cpu %': figures.loadPercent,
+    'other cpu %': figures.otherPercent,
   }
 }
 
