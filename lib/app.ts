@@ -70,6 +70,8 @@ export interface TalkEvents {
 /** A middleware that also has work to do on the HTTP upgrade request (e.g. authentication). */
 export interface HandshakeMiddleware extends Middleware {
   handshake?: HandshakeHook
+  /** Called once by `app.use()` with the app, e.g. to listen to connection events or add a route. */
+  attach?: (app: TalkApp) => void
 }
 
 type Listener<E extends keyof TalkEvents> = (...args: TalkEvents[E]) => unknown
@@ -139,18 +141,9 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   // ---- building the app -------------------------------------------------------------------
 
   /**
-   * Registers a route. The optional spec's zod schemas check the body and params (VALIDATION_FAILED
-   * on failure) and type the handler's `ctx.body`, `ctx.params` and reply.
-   */
-  override route<S extends RouteSpec>(name: string, spec: S, ...handlers: [...Middleware<RouteContext<S>>[], Handler<RouteContext<S>>]): this
-  override route(name: string, ...handlers: [...Middleware[], Handler]): this
-  override route(name: string, ...rest: unknown[]): this {
-    return super.route(name, ...rest)
-  }
-
-  /**
    * Adds middleware (see Router.use). A middleware with a `handshake` property (like `auth()`)
-   * also registers that hook, so one `use()` covers the upgrade and every message.
+   * also registers that hook, so one `use()` covers the upgrade and every message; one with an
+   * `attach` property is handed the app once (for connection events, like `logger()`).
    */
   override use(fn: Middleware | HandshakeMiddleware): this
   override use(pattern: string, fn: Middleware | HandshakeMiddleware | Router): this
@@ -159,6 +152,8 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     if (typeof fn === 'function' && typeof (fn as HandshakeMiddleware).handshake === 'function') {
       this.handshake((fn as HandshakeMiddleware).handshake as HandshakeHook)
     }
+    const attach = typeof fn === 'function' ? (fn as HandshakeMiddleware).attach : undefined
+    if (typeof attach === 'function') attach.call(fn, this)
     return second === undefined ? super.use(first as Middleware) : super.use(first as string, second)
   }
 
@@ -228,6 +223,17 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   /** Pushes to a room from outside a handler (timers, the REST bridge, other events). */
   to(room: string): { send(name: string, payload?: object): void } {
     return { send: (name, payload) => this.publish(room, name, payload, undefined) }
+  }
+
+  /** Pushes to one client by id, on this node or (through the adapter) on another; dropped if it is connected nowhere. */
+  sendTo(clientId: string, name: string, payload?: object): void {
+    const frame = encodePush(name, payload, this.codec)
+    if (!this.deliverToClient(clientId, frame)) this.adapter.sendTo(clientId, frame)
+  }
+
+  /** Counters of the adapter (Redis: pushes published, failed, reconnects…), empty for the in-memory one. */
+  adapterStats(): Readonly<Record<string, number>> {
+    return this.adapter.stats?.() ?? {}
   }
 
   /** Members of a room across every node the adapter reaches. */
@@ -463,6 +469,10 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   localRooms(): Iterable<string> {
     return this.rooms.names()
+  }
+
+  memberLeft(room: string, entry: PresenceEntry): void {
+    if (this.options.presenceEvents) this.publish(room, 'presence:leave', { room, client: entry.id, user: entry.user }, undefined)
   }
 
   // ---- connection lifecycle (ConnectionHost) ----------------------------------------------

@@ -40,6 +40,7 @@ export class Connection implements Client, Member, Responder {
   /** Whether the socket is corked, waiting for the end-of-turn flush. */
   corked = false
 
+  private closeSent: { code: number; reason: string } | undefined
   private readonly queue: Envelope[] = []
   private running = 0
   private idleWaiters: (() => void)[] = []
@@ -60,7 +61,9 @@ export class Connection implements Client, Member, Responder {
     socket.on('error', (err) => host.log.debug({ err, client: id }, 'socket error'))
     socket.once('close', (code, reason) => {
       this.wakeIdleWaiters()
-      host.closed(this, code, reason.toString())
+      // When the server closed first, report the code it sent, not the 1006 of a peer that never answered.
+      const sent = this.closeSent
+      host.closed(this, sent?.code ?? code, sent?.reason ?? reason.toString())
     })
   }
 
@@ -108,6 +111,7 @@ export class Connection implements Client, Member, Responder {
   close(code: number = CLOSE.NORMAL, reason = ''): void {
     if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
       this.flush()
+      this.closeSent ??= { code, reason }
       this.socket.close(code, reason)
     }
   }

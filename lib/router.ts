@@ -1,5 +1,5 @@
 import { match, type MatchFunction } from 'path-to-regexp'
-import type { Handler, Middleware, Params, RouteSpec } from './types'
+import type { Handler, Middleware, Params, RouteContext, RouteSpec } from './types'
 
 /** Middleware with the pattern (full slash-form name) it is scoped to, if any. */
 export interface ScopedMiddleware {
@@ -82,8 +82,10 @@ export class Router {
 
   /**
    * Registers a route: `route(name, ...middleware, handler)`, or `route(name, spec, ...middleware, handler)`
-   * where `spec` holds zod schemas for the body, params and reply.
+   * where `spec` holds zod schemas that check the body and params (VALIDATION_FAILED) and type the handler.
    */
+  route<S extends RouteSpec>(name: string, spec: S, ...handlers: [...Middleware<RouteContext<S>>[], Handler<RouteContext<S>>]): this
+  route(name: string, ...handlers: [...Middleware[], Handler]): this
   route(name: string, ...rest: unknown[]): this {
     const normalised = registeredName(name)
     let spec: RouteSpec | undefined

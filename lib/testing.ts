@@ -102,9 +102,13 @@ export class TestClient {
     return this.pushes
   }
 
-  /** Closes the connection and waits for it to be closed. */
+  /** Closes the connection and waits for it to be closed (cut off after a second if the server never answers). */
   async close(code = 1000): Promise<Closed> {
-    if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) this.socket.close(code)
+    if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
+      this.socket.close(code)
+      const cutOff = setTimeout(() => this.socket.terminate(), 1000)
+      void this.closed.then(() => clearTimeout(cutOff))
+    }
     return this.closed
   }
 

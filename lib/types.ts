@@ -20,8 +20,8 @@ export interface Locals {
   [key: string]: unknown
 }
 
-/** Route parameters taken from a pattern such as `document/:id/nodes`. */
-export type Params = Record<string, string | string[]>
+/** Route parameters taken from a pattern such as `document/:id/nodes` (a wildcard `*rest` gives the raw rest, e.g. `a/b`). */
+export type Params = Record<string, string>
 
 /** A middleware: `(ctx, next) => Promise<void> | void`. Await `next()` at most once. */
 export type Middleware<C = Context> = (ctx: C, next: Next) => unknown
