@@ -17,3 +17,8 @@ export type {
 export { validate, type ValidateOptions, type ValidationIssue } from '../middleware/validate'
 export type { Store } from './store/store'
 export { memoryStore } from './store/memory'
+export { bridge, type BridgeOptions, type HttpHandler } from './http/bridge'
+export { resource, type ResourceAction, type ResourceOptions } from './http/resource'
+export { openapiDocument, type OpenApiOptions } from './http/openapi'
+export { HttpClient, isHttpClient } from './http/client'
+export type { HttpRoutes, HttpTarget, HttpMethod } from './http/routes'

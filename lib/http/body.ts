@@ -1,0 +1,105 @@
+import type { IncomingMessage } from 'node:http'
+import { TalkError } from '../errors'
+import type { Codec } from '../protocol'
+
+/** A JSON media type: `application/json` or a `+json` suffix such as `application/merge-patch+json`. */
+const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json$/
+
+/** Whether the request says it carries a body (a non-zero Content-Length, or chunked). */
+function hasBody(req: IncomingMessage): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true
+  const length = req.headers['content-length']
+  return length !== undefined && length !== '0'
+}
+
+/**
+ * Reads a request's JSON body, at most `limit` bytes. Resolves with the object, or undefined when
+ * the request has no body. Rejects with a TalkError: `PAYLOAD_TOO_LARGE` past the limit (told by
+ * Content-Length before reading, or counted while reading); `BAD_REQUEST` for a body that is not
+ * JSON, not valid UTF-8, not an object, compressed, or sent with a Content-Type other than JSON.
+ * A body an earlier Express parser left in `req.body` is used as it is.
+ */
+export async function readJsonBody(req: IncomingMessage, limit: number, codec: Codec): Promise<Record<string, unknown> | undefined> {
+  const parsed = (req as { body?: unknown }).body
+  if (parsed !== undefined) return asObject(parsed)
+  if (!hasBody(req)) return undefined
+
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+  if (!JSON_TYPE.test(type)) {
+    throw new TalkError('BAD_REQUEST', 'Content-Type must be application/json')
+  }
+  const encoding = req.headers['content-encoding']
+  if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
+    throw new TalkError('BAD_REQUEST', `Content-Encoding "${encoding.slice(0, 40)}" is not supported`)
+  }
+  const declared = Number(req.headers['content-length'])
+  if (declared > limit) throw tooLarge(limit)
+
+  const bytes = await collect(req, limit)
+  if (bytes.length === 0) return undefined
+  let text: string
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  } catch {
+    throw new TalkError('BAD_REQUEST', 'Body is not valid UTF-8')
+  }
+  let value: unknown
+  try {
+    value = codec.parse(text)
+  } catch {
+    throw new TalkError('BAD_REQUEST', 'Body is not valid JSON')
+  }
+  return asObject(value)
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new TalkError('BAD_REQUEST', 'Body must be a JSON object')
+  }
+  return value as Record<string, unknown>
+}
+
+function tooLarge(limit: number): TalkError {
+  return new TalkError('PAYLOAD_TOO_LARGE', `Body is larger than ${limit} bytes`)
+}
+
+/** Reads the stream into one buffer, rejecting as soon as it passes `limit` bytes. */
+function collect(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const cleanup = (): void => {
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('error', onError)
+      req.off('close', onClose)
+    }
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size > limit) {
+        cleanup()
+        // Keep draining (and dropping) the rest so the 413 can still be read by the client.
+        req.resume()
+        reject(tooLarge(limit))
+        return
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = (): void => {
+      cleanup()
+      resolve(Buffer.concat(chunks, size))
+    }
+    const onError = (err: Error): void => {
+      cleanup()
+      reject(err)
+    }
+    const onClose = (): void => {
+      cleanup()
+      if (!req.complete) reject(new Error('request aborted'))
+    }
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.on('error', onError)
+    req.on('close', onClose)
+  })
+}

@@ -1,0 +1,159 @@
+import { z } from 'zod'
+import { colonName } from '../protocol'
+import { compileMatcher, isPattern, type Router } from '../router'
+import type { RouteSpec } from '../types'
+import { compileRoutes, type CompiledMapping, type HttpRoutes } from './routes'
+
+/** What the generated OpenAPI document says about the API as a whole. */
+export interface OpenApiOptions {
+  info: { title: string; version: string; description?: string }
+  /** Base URLs, e.g. `[{ url: '/api' }]` when the bridge is mounted under `/api`. */
+  servers?: { url: string; description?: string }[]
+}
+
+/** A JSON object: an OpenAPI document or one of its parts. */
+export type JsonObject = Record<string, unknown>
+
+const WRITES = new Set(['POST', 'PUT', 'PATCH'])
+
+/**
+ * Builds an OpenAPI 3.1 document for the bridged routes from their zod schemas: path and query
+ * parameters and the request body from `spec.body` (input side), the success reply from
+ * `spec.reply` (output side), and the shared error body. Schemas zod cannot express in JSON Schema
+ * (dates, transforms) appear as `{}`.
+ *
+ * @example res.json(openapiDocument(app, routes, { info: { title: 'Tasks', version: '1.0.0' } }))
+ */
+export function openapiDocument(app: Router, routes: HttpRoutes, options: OpenApiOptions): JsonObject {
+  return buildOpenApi(app, compileRoutes(routes), options)
+}
+
+/** `openapiDocument()` for mappings already compiled (the bridge's own). */
+export function buildOpenApi(app: Router, mappings: readonly CompiledMapping[], options: OpenApiOptions): JsonObject {
+  const definitions = app.definitions()
+  const specOf = (route: string): RouteSpec | undefined => {
+    const exact = definitions.find((d) => d.name === route)
+    if (exact !== undefined) return exact.spec
+    return definitions.find((d) => isPattern(d.name) && compileMatcher(d.name)(route) !== false)?.spec
+  }
+  const schemas: JsonObject = {
+    Success: {
+      type: 'object',
+      properties: { status: { const: 'success' } },
+      required: ['status'],
+    },
+    Error: {
+      type: 'object',
+      properties: {
+        status: { const: 'error' },
+        error: {
+          type: 'object',
+          properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} },
+          required: ['code', 'message'],
+        },
+      },
+      required: ['status', 'error'],
+    },
+  }
+  const timesMapped = new Map<string, number>()
+  for (const m of mappings) timesMapped.set(m.route, (timesMapped.get(m.route) ?? 0) + 1)
+
+  const paths: Record<string, JsonObject> = Object.create(null) as Record<string, JsonObject>
+  for (const m of mappings) {
+    const spec = specOf(m.route)
+    const name = colonName(m.route)
+    const operationId = (timesMapped.get(m.route) ?? 0) > 1 ? `${name}.${m.method.toLowerCase()}` : name
+    const prefix = operationId.replace(/[^A-Za-z0-9._-]+/g, '_')
+    const body = spec?.body === undefined ? undefined : toJsonSchema(spec.body, 'input', schemas, `${prefix}.body`)
+    const properties = (body?.properties ?? {}) as Record<string, JsonObject>
+    const required = Array.isArray(body?.required) ? (body.required as string[]) : []
+
+    const parameters: JsonObject[] = m.params.map((p) => ({
+      name: p, in: 'path', required: true, schema: properties[p] ?? { type: 'string' },
+    }))
+    const operation: JsonObject = { operationId, summary: `Talk route ${name}`, tags: [tagOf(m.path)] }
+    if (WRITES.has(m.method)) {
+      const rest = body === undefined ? { type: 'object' } : withoutProperties(body, m.params)
+      const restRequired = Array.isArray(rest.required) && rest.required.length > 0
+      operation.requestBody = { required: restRequired, content: { 'application/json': { schema: rest } } }
+    } else {
+      for (const [key, schema] of Object.entries(properties)) {
+        if (!m.params.includes(key)) parameters.push({ name: key, in: 'query', required: required.includes(key), schema })
+      }
+    }
+    if (parameters.length > 0) operation.parameters = parameters
+
+    const reply = spec?.reply === undefined ? undefined : toJsonSchema(spec.reply, 'output', schemas, `${prefix}.reply`)
+    const success = reply === undefined ? { $ref: '#/components/schemas/Success' } : { allOf: [{ $ref: '#/components/schemas/Success' }, reply] }
+    const responses: JsonObject = {
+      [String(m.status)]: { description: 'Success', content: { 'application/json': { schema: success } } },
+      '400': { $ref: '#/components/responses/Error' },
+    }
+    if (body !== undefined) responses['422'] = { $ref: '#/components/responses/Error' }
+    responses.default = { $ref: '#/components/responses/Error' }
+    operation.responses = responses
+
+    const item = (paths[m.openapiPath] ??= {})
+    item[m.method.toLowerCase()] = operation
+  }
+  const doc: JsonObject = {
+    openapi: '3.1.0',
+    info: { ...options.info },
+    paths: { ...paths },
+    components: {
+      schemas,
+      responses: {
+        Error: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      },
+    },
+  }
+  if (options.servers !== undefined) doc.servers = options.servers.map((s) => ({ ...s }))
+  return doc
+}
+
+function tagOf(path: string): string {
+  return path.split('/').find((s) => s.length > 0 && !s.startsWith(':') && !s.startsWith('*') && !s.startsWith('{')) ?? 'default'
+}
+
+/**
+ * One zod schema as JSON Schema 2020-12 (OpenAPI 3.1's dialect), with its `$defs` (recursive or
+ * registered schemas) moved into `components.schemas` under `prefix` so their `$ref`s resolve.
+ */
+function toJsonSchema(schema: z.ZodType, io: 'input' | 'output', components: JsonObject, prefix: string): JsonObject {
+  const out = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as JsonObject
+  delete out.$schema
+  const defs = out.$defs as Record<string, unknown> | undefined
+  delete out.$defs
+  const target = (ref: string): string | undefined => {
+    if (ref === '#') return `#/components/schemas/${prefix}`
+    return ref.startsWith('#/$defs/') ? `#/components/schemas/${prefix}.${ref.slice(8)}` : undefined
+  }
+  let selfReferenced = false
+  const rewrite = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(rewrite)
+    if (value === null || typeof value !== 'object') return value
+    const copy: JsonObject = {}
+    for (const [key, inner] of Object.entries(value)) {
+      if (key === '$ref' && typeof inner === 'string' && target(inner) !== undefined) {
+        if (inner === '#') selfReferenced = true
+        copy[key] = target(inner)
+      } else {
+        Object.defineProperty(copy, key, { value: rewrite(inner), enumerable: true, writable: true, configurable: true })
+      }
+    }
+    return copy
+  }
+  const root = rewrite(out) as JsonObject
+  for (const [key, def] of Object.entries(defs ?? {})) components[`${prefix}.${key}`] = rewrite(def)
+  if (selfReferenced) components[prefix] = root
+  return root
+}
+
+function withoutProperties(schema: JsonObject, names: readonly string[]): JsonObject {
+  if (names.length === 0 || schema.properties === undefined) return schema
+  const properties = { ...(schema.properties as JsonObject) }
+  for (const name of names) delete properties[name]
+  const copy: JsonObject = { ...schema, properties }
+  if (Array.isArray(schema.required)) copy.required = (schema.required as string[]).filter((r) => !names.includes(r))
+  return copy
+}
