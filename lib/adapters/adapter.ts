@@ -14,6 +14,8 @@ export interface AdapterHost {
   localMembers(room: string): PresenceEntry[]
   /** The rooms that have members on this node. */
   localRooms(): Iterable<string>
+  /** A member of a room on another node is gone without leaving (its node died): the host may push `presence:leave`. */
+  memberLeft(room: string, entry: PresenceEntry): void
 }
 
 /**
@@ -36,4 +38,6 @@ export interface Adapter {
   members(room: string): Promise<PresenceEntry[]>
   /** Stops carrying messages and releases connections. */
   stop(): Promise<void>
+  /** Counters for logs and metrics (an adapter with nothing to count may leave it out). */
+  stats?(): Readonly<Record<string, number>>
 }
