@@ -12,6 +12,7 @@ const config: Config = {
     '^talk/client$': '<rootDir>/lib/client/index.ts',
     '^talk/testing$': '<rootDir>/lib/testing.ts',
   },
+  setupFiles: ['<rootDir>/test/helpers/env.ts'],
   testTimeout: 20000,
   // Sockets, child processes and browsers: two workers fit a 2-core machine.
   maxWorkers: 2,
