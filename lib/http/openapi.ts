@@ -1,7 +1,6 @@
 import { z } from 'zod'
 import { colonName } from '../protocol'
-import { compileMatcher, isPattern, type Router } from '../router'
-import type { RouteSpec } from '../types'
+import { compileMatcher, isPattern, type RouteDefinition, type Router } from '../router'
 import { compileRoutes, type CompiledMapping, type HttpRoutes } from './routes'
 
 /** What the generated OpenAPI document says about the API as a whole. */
@@ -19,7 +18,8 @@ const WRITES = new Set(['POST', 'PUT', 'PATCH'])
 /**
  * Builds an OpenAPI 3.1 document for the bridged routes from their zod schemas: path and query
  * parameters and the request body from `spec.body` (input side), the success reply from
- * `spec.reply` (output side), and the shared error body. Schemas zod cannot express in JSON Schema
+ * `spec.reply` (output side), and the shared error body. Mappings to routes the app lacks are left
+ * out, as the bridge passes them on. Schemas zod cannot express in JSON Schema
  * (dates, transforms) appear as `{}`.
  *
  * @example res.json(openapiDocument(app, routes, { info: { title: 'Tasks', version: '1.0.0' } }))
@@ -31,11 +31,8 @@ export function openapiDocument(app: Router, routes: HttpRoutes, options: OpenAp
 /** `openapiDocument()` for mappings already compiled (the bridge's own). */
 export function buildOpenApi(app: Router, mappings: readonly CompiledMapping[], options: OpenApiOptions): JsonObject {
   const definitions = app.definitions()
-  const specOf = (route: string): RouteSpec | undefined => {
-    const exact = definitions.find((d) => d.name === route)
-    if (exact !== undefined) return exact.spec
-    return definitions.find((d) => isPattern(d.name) && compileMatcher(d.name)(route) !== false)?.spec
-  }
+  const definitionOf = (route: string): RouteDefinition | undefined =>
+    definitions.find((d) => d.name === route) ?? definitions.find((d) => isPattern(d.name) && compileMatcher(d.name)(route) !== false)
   const schemas: JsonObject = {
     Success: {
       type: 'object',
@@ -55,12 +52,16 @@ export function buildOpenApi(app: Router, mappings: readonly CompiledMapping[], 
       required: ['status', 'error'],
     },
   }
+  // Like the bridge, only routes the app has: the rest are someone else's (Express's) for now.
+  const served = mappings.flatMap((m) => {
+    const definition = definitionOf(m.route)
+    return definition === undefined ? [] : [{ m, spec: definition.spec }]
+  })
   const timesMapped = new Map<string, number>()
-  for (const m of mappings) timesMapped.set(m.route, (timesMapped.get(m.route) ?? 0) + 1)
+  for (const { m } of served) timesMapped.set(m.route, (timesMapped.get(m.route) ?? 0) + 1)
 
   const paths: Record<string, JsonObject> = Object.create(null) as Record<string, JsonObject>
-  for (const m of mappings) {
-    const spec = specOf(m.route)
+  for (const { m, spec } of served) {
     const name = colonName(m.route)
     const operationId = (timesMapped.get(m.route) ?? 0) > 1 ? `${name}.${m.method.toLowerCase()}` : name
     const prefix = operationId.replace(/[^A-Za-z0-9._-]+/g, '_')
