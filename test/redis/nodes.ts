@@ -3,6 +3,7 @@ import { mkdirSync, rmSync } from 'node:fs'
 import * as path from 'node:path'
 import { buildSync } from 'esbuild'
 import type { RedisAdapterStats } from '../../lib/adapters/redis'
+import type { Frame, TestClient } from '../../lib/testing'
 
 const ROOT = path.join(__dirname, '..', '..')
 // Inside node_modules, so the bundle's require('ioredis') finds the project's packages.
@@ -132,4 +133,17 @@ export class TalkNode {
     this.child.kill(signal)
     await exited
   }
+}
+
+/** The next push that `wanted` accepts; the ones before it are dropped (presence events racing across nodes, say). */
+export async function nextPushWhere(client: TestClient, wanted: (frame: Frame) => boolean): Promise<Frame> {
+  for (;;) {
+    const frame = await client.nextPush()
+    if (wanted(frame)) return frame
+  }
+}
+
+/** The next push that is not a presence event: the order of those against pushes from other nodes is not fixed. */
+export function nextNonPresencePush(client: TestClient): Promise<Frame> {
+  return nextPushWhere(client, (frame) => typeof frame.command !== 'string' || !frame.command.startsWith('presence:'))
 }
