@@ -22,3 +22,5 @@ export { resource, type ResourceAction, type ResourceOptions } from './http/reso
 export { openapiDocument, type OpenApiOptions } from './http/openapi'
 export { HttpClient, isHttpClient } from './http/client'
 export type { HttpRoutes, HttpTarget, HttpMethod } from './http/routes'
+export { redisAdapter, type RedisAdapter, type RedisAdapterOptions, type RedisAdapterStats } from './adapters/redis'
+export { redisStore, type RedisStoreOptions } from './store/redis'
