@@ -22,5 +22,7 @@ export { resource, type ResourceAction, type ResourceOptions } from './http/reso
 export { openapiDocument, type OpenApiOptions } from './http/openapi'
 export { HttpClient, isHttpClient } from './http/client'
 export type { HttpRoutes, HttpTarget, HttpMethod } from './http/routes'
+// The bundled middleware (auth, jwt, loadState, rateLimit, logger, timeout, fromExpress); validate, above, is one of them.
+export * from '../middleware'
 export { redisAdapter, type RedisAdapter, type RedisAdapterOptions, type RedisAdapterStats } from './adapters/redis'
 export { redisStore, type RedisStoreOptions } from './store/redis'
