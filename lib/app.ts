@@ -11,15 +11,24 @@ import { Context, type ContextHost, type Responder } from './context'
 import { CLOSE, TalkError } from './errors'
 import { readHandshake, rejectUpgrade, type Handshake, type HandshakeHook } from './handshake'
 import { encodePush, JSON_CODEC, PROTOCOL_VERSION, type Codec, type Envelope } from './protocol'
+import { Sessions, type Claim, type ResumeOptions } from './resume'
 import { Rooms } from './rooms'
 import {
   compileMatcher, EMPTY_PARAMS, isPattern, lookup, Router, type RouteDefinition, type RouteTable, type ScopedMiddleware,
 } from './router'
 import type { Client, GlobalState, Handler, Middleware, PresenceEntry, RouteContext, RouteSpec } from './types'
 import { validate } from '../middleware/validate'
+import { PROTOCOL_TOKEN_PREFIX } from '../middleware/auth'
+import { rateLimit, type RateLimitOptions } from '../middleware/rate-limit'
+import { timeout as deadline } from '../middleware/timeout'
+import { healthHandler, healthReport, type HealthOptions, type HealthReport, type HealthSource } from './health'
+import { Metrics, UNKNOWN_ROUTE, type MetricsOptions, type MetricsSource } from './metrics'
+import { HandshakeGuard, type GuardOptions } from './security/guard'
+import { jsonLimits, type JsonLimits } from './security/json-bounds'
+import type { PublishOptions } from './context'
 
-/** Options of `talk()`; every one has a default. */
-export interface TalkOptions {
+/** Options of `talk()`; every one has a default (the handshake defences are GuardOptions; see docs/operations.md). */
+export interface TalkOptions extends GuardOptions {
   /** Logger for the app and `ctx.log` (default: pino at `LOG_LEVEL` or info). */
   logger?: Logger
   /** Adapter carrying pushes and presence between nodes (default: in-memory, one node). */
@@ -42,7 +51,46 @@ export interface TalkOptions {
   codec?: Codec
   /** Makes client ids (default `crypto.randomUUID`). */
   generateId?: () => string
+  /**
+   * Keep a client's session (id, rooms, state, missed pushes, recent replies) for a while after its
+   * socket drops abnormally, so a TalkClient resumes it (default off; `true` uses the defaults of
+   * ResumeOptions: 2-minute window). See docs/client.md.
+   */
+  resume?: boolean | ResumeOptions
+  /** Containers nested in one frame at most, the frame counted; deeper frames are answered BAD_REQUEST (default 32). */
+  maxDepth?: number
+  /** Keys plus array elements in one frame at most; more are answered BAD_REQUEST (default 20000). */
+  maxElements?: number
+  /**
+   * Per-connection token bucket installed as the app's first middleware (default
+   * `{ capacity: 1000, refillPerSecond: 200 }`; past it RATE_LIMITED, far past it close 1008); false: none.
+   */
+  rateLimit?: RateLimitOptions | false
+  /** A deadline for every request in ms, answered TIMEOUT past it (default false: none; about 1.3 µs per request). */
+  timeout?: number | false
+  /** Unsent bytes past which a push sent `{ droppable: true }` or `{ coalesce }` skips that client (default maxBufferedBytes / 4). */
+  dropThreshold?: number
+  /** Prometheus metrics in a registry of the app's own, served at `/metrics` by `listen()` (default off). */
+  metrics?: boolean | MetricsOptions
+  /** Liveness (`/healthz`) and readiness (`/readyz`, 503 while draining) endpoints served by `listen()` (default off). */
+  health?: boolean | HealthOptions
 }
+
+/** Options of `close()`. */
+export interface CloseOptions {
+  /** Close code sent to every client (default 1001 going away; 1012 service restart when a replacement is coming). */
+  code?: number
+  /** Close reason (default `server shutting down`). */
+  reason?: string
+  /**
+   * Spread the closes over this many ms, each client at a random moment in the window, so they do not
+   * all reconnect at once (default 0). A client is served as usual until its moment.
+   */
+  jitterMs?: number
+}
+
+/** The rate limit every app gets unless `rateLimit` says otherwise: generous for people, a wall for floods. */
+export const DEFAULT_RATE_LIMIT: Readonly<RateLimitOptions> = Object.freeze({ capacity: 1000, refillPerSecond: 200 })
 
 /** Options of `attach()`. */
 export interface AttachOptions {
@@ -78,6 +126,8 @@ type Listener<E extends keyof TalkEvents> = (...args: TalkEvents[E]) => unknown
 
 interface CompiledRoute {
   chain: Chain<Context>
+  /** The registered name or pattern: the route's metrics label. */
+  label: string
 }
 
 /**
@@ -102,6 +152,14 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   readonly clients = new Map<string, Connection>()
   /** Rooms and their members on this node. */
   readonly rooms = new Rooms()
+  /** Resumable sessions (lib/resume.ts), when the `resume` option is on. */
+  readonly sessions: Sessions | undefined
+  /** Prometheus metrics of this app, when the `metrics` option is on. */
+  readonly metrics: Metrics | undefined
+  /** Depth and size bounds every frame is checked against before any middleware. */
+  readonly jsonLimits: JsonLimits
+  /** Unsent bytes past which droppable pushes skip a client. */
+  readonly dropThreshold: number
   draining = false
 
   private readonly adapter: Adapter
@@ -118,6 +176,9 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   private closing: Promise<void> | undefined
   private readonly corked: Connection[] = []
   private flushScheduled = false
+  private readonly guard: HandshakeGuard
+  private readonly operations: MetricsSource & HealthSource
+  private readonly healthPaths: Required<HealthOptions> | undefined
 
   constructor(options: TalkOptions = {}) {
     super()
@@ -135,7 +196,32 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       presenceEvents: options.presenceEvents ?? false,
     }
     this.generateId = options.generateId ?? randomUUID
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.options.maxPayload, clientTracking: false })
+    this.sessions = options.resume === undefined || options.resume === false
+      ? undefined
+      : new Sessions(this, options.resume === true ? {} : options.resume)
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.options.maxPayload, clientTracking: false, handleProtocols: pickProtocol })
+    this.guard = new HandshakeGuard(options, this.log)
+    this.jsonLimits = jsonLimits(options)
+    this.dropThreshold = positive('dropThreshold', options.dropThreshold ?? this.maxBufferedBytes / 4)
+    const app = this
+    this.operations = {
+      clients: this.clients,
+      get draining() {
+        return app.draining
+      },
+      get adapter() {
+        return app.adapter
+      },
+    }
+    this.metrics = options.metrics === undefined || options.metrics === false
+      ? undefined
+      : new Metrics(options.metrics === true ? {} : options.metrics, this.operations)
+    this.healthPaths = options.health === undefined || options.health === false
+      ? undefined
+      : { livePath: '/healthz', readyPath: '/readyz', ...(options.health === true ? {} : options.health) }
+    // Defences that are middleware run first, before anything the app adds.
+    if (options.rateLimit !== false) super.use(rateLimit(options.rateLimit ?? DEFAULT_RATE_LIMIT))
+    if (options.timeout !== undefined && options.timeout !== false) super.use(deadline({ ms: options.timeout }))
   }
 
   // ---- building the app -------------------------------------------------------------------
@@ -277,8 +363,16 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       rejectUpgrade(socket, err)
       return
     }
-    if (socket.destroyed) return
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, handshake))
+    // A resume token in the query claims its session before the socket opens (lib/resume.ts).
+    const claim = this.sessions === undefined ? undefined : await this.sessions.claim(handshake)
+    let accepted = false
+    if (!socket.destroyed) {
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        accepted = true
+        this.accept(ws, handshake, claim)
+      })
+    }
+    if (!accepted && claim !== undefined) this.sessions?.release(claim)
   }
 
   /**
@@ -296,16 +390,21 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     return handshake
   }
 
-  private accept(ws: WebSocket, handshake: Handshake): void {
+  private accept(ws: WebSocket, handshake: Handshake, claim?: Claim): void {
     if (this.draining) {
+      if (claim !== undefined) this.sessions?.release(claim)
       ws.close(CLOSE.GOING_AWAY, 'server is shutting down')
       return
     }
     const { req: _req, user, state, ...info } = handshake
-    const connection = new Connection(this, ws, this.generateId(), info, user, state)
+    const resumed = claim?.session
+    const connection = new Connection(this, ws, resumed?.id ?? this.generateId(), info, user, resumed?.state ?? state)
     this.clients.set(connection.id, connection)
-    connection.deliver(encodePush('welcome', { client: connection.id, protocol: PROTOCOL_VERSION }, this.codec))
-    this.emit('connection', connection)
+    const welcome = { client: connection.id, protocol: PROTOCOL_VERSION }
+    if (this.sessions === undefined) connection.write(encodePush('welcome', welcome, this.codec))
+    else this.sessions.open(connection, welcome, claim) // adds the resume token; replays missed pushes after the welcome
+    // A resumed client never left: no second `connection` event.
+    if (resumed === undefined) this.emit('connection', connection)
   }
 
   private beat(): void {
@@ -348,6 +447,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     )
     await Promise.all(closed)
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat)
+    this.sessions?.stop()
     await this.adapter.stop().catch((err: unknown) => this.fault(err, undefined, 'adapter stop failed'))
     await Promise.all(closedServers)
   }
@@ -427,7 +527,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   /** Puts a client in a room on this node and tells the adapter. */
   join(client: Client, room: string): void {
-    const connection = this.clients.get(client.id)
+    const connection = this.clients.get(client.id) ?? this.sessions?.parkedConnection(client.id)
     if (connection === undefined || !this.rooms.join(room, connection)) return
     connection.rooms.add(room)
     this.adapter.join(room, { id: client.id, user: client.user })
@@ -437,7 +537,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   /** Takes a client out of a room on this node and tells the adapter. */
   leave(client: Client, room: string): void {
-    const connection = this.clients.get(client.id)
+    const connection = this.clients.get(client.id) ?? this.sessions?.parkedConnection(client.id)
     if (!this.rooms.leave(room, client.id)) return
     connection?.rooms.delete(room)
     this.adapter.leave(room, client.id)
@@ -457,7 +557,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   }
 
   deliverToClient(clientId: string, frame: string): boolean {
-    const connection = this.clients.get(clientId)
+    const connection = this.clients.get(clientId) ?? this.sessions?.parkedConnection(clientId)
     if (connection === undefined) return false
     connection.deliver(frame)
     return true
@@ -491,7 +591,15 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   }
 
   closed(connection: Connection, code: number, reason: string): void {
-    this.clients.delete(connection.id)
+    // A resumed session's newer connection has the same id: only a connection removes itself.
+    if (this.clients.get(connection.id) === connection) this.clients.delete(connection.id)
+    // With resume on, the session may be parked (still in its rooms) or live on in a newer connection.
+    if (this.sessions?.closed(connection, code, reason) === true) return
+    this.ended(connection, code, reason)
+  }
+
+  /** A client is gone for good: it leaves its rooms and `disconnect` is emitted (also when a parked session ends). */
+  ended(connection: Connection, code: number, reason: string): void {
     for (const room of [...connection.rooms]) this.leave(connection, room)
     this.emit('disconnect', connection, code, reason)
   }

@@ -2,7 +2,8 @@ import type { Logger } from 'pino'
 import WebSocket from 'ws'
 import type { Context, Responder } from './context'
 import { CLOSE, TalkError } from './errors'
-import { decode, encodeError, encodePush, encodeSuccess, type Codec, type Envelope } from './protocol'
+import { decode, encodeError, encodePush, encodeSuccess, PING_ROUTE, type Codec, type Envelope } from './protocol'
+import type { Session } from './resume'
 import type { Member } from './rooms'
 import type { Client, ClientState, HandshakeInfo, User } from './types'
 
@@ -39,6 +40,10 @@ export class Connection implements Client, Member, Responder {
   alive = true
   /** Whether the socket is corked, waiting for the end-of-turn flush. */
   corked = false
+  /** The resumable session this connection carries (lib/resume.ts), when the app has `resume` on. */
+  session: Session | undefined = undefined
+  /** Whether the server closed this socket on purpose (close()): such a session is never parked. */
+  closedByServer = false
 
   private closeSent: { code: number; reason: string } | undefined
   private readonly queue: Envelope[] = []
@@ -88,8 +93,14 @@ export class Connection implements Client, Member, Responder {
     this.deliver(encodePush(name, payload, this.host.codec))
   }
 
-  /** Writes one encoded frame; drops it if the socket is no longer open. */
+  /** Delivers one encoded push; with resume on, the session counts and logs it and picks the socket. */
   deliver(frame: string | Buffer): void {
+    if (this.session !== undefined) this.session.deliver(this, frame)
+    else this.write(frame)
+  }
+
+  /** Writes one encoded frame to this socket; drops it if the socket is no longer open. */
+  write(frame: string | Buffer): void {
     const socket = this.socket
     if (socket.readyState !== WebSocket.OPEN) return
     if (!this.corked) this.cork()
@@ -99,17 +110,22 @@ export class Connection implements Client, Member, Responder {
 
   /** Sends the success reply of a request of this connection. */
   success(ctx: Context, payload: object | undefined): void {
-    this.deliver(encodeSuccess(ctx.ref, payload, this.host.codec))
+    const frame = encodeSuccess(ctx.ref, payload, this.host.codec)
+    this.session?.replied(ctx.ref, frame)
+    this.write(frame)
   }
 
   /** Sends the error reply of a request of this connection. */
   failure(ctx: Context, err: unknown): void {
-    this.deliver(encodeError(ctx.ref, err, this.host.codec))
+    const frame = encodeError(ctx.ref, err, this.host.codec)
+    this.session?.replied(ctx.ref, frame)
+    this.write(frame)
   }
 
   /** Closes the connection with a close code (1000 by default). */
   close(code: number = CLOSE.NORMAL, reason = ''): void {
     if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
+      this.closedByServer = true
       this.flush()
       this.closeSent ??= { code, reason }
       this.socket.close(code, reason)
@@ -150,15 +166,26 @@ export class Connection implements Client, Member, Responder {
       return
     }
     const envelope = decoded.envelope
-    if (this.host.draining) {
+    if (envelope.name === PING_ROUTE) {
+      this.pong(envelope)
+    } else if (this.host.draining) {
       this.deliver(encodeError(envelope.ref, new TalkError('UNAVAILABLE', 'Server is shutting down'), this.host.codec))
+    } else if (this.session?.retry(envelope) === true) {
+      // A retry after a resume: answered from the session's reply cache, the handler does not run again.
     } else if (this.running < this.host.concurrency) {
       this.run(envelope)
     } else if (this.queue.length < this.host.maxQueue) {
       this.queue.push(envelope)
     } else {
+      this.session?.refused(envelope.ref)
       this.deliver(encodeError(envelope.ref, new TalkError('RATE_LIMITED', 'Too many requests waiting on this connection'), this.host.codec))
     }
+  }
+
+  /** Answers the built-in heartbeat at once, ahead of queued requests and middleware; it acknowledges pushes and replies. */
+  private pong(envelope: Envelope): void {
+    this.session?.acknowledge(envelope.body.seen, envelope.body.done)
+    this.write(encodeSuccess(envelope.ref, undefined, this.host.codec))
   }
 
   private run(envelope: Envelope): void {

@@ -166,3 +166,12 @@ export function encodeError(ref: Ref | undefined, err: unknown, codec: Codec = J
 export function encodePush(name: string, payload?: object, codec: Codec = JSON_CODEC): string {
   return '{"command":' + JSON.stringify(colonName(name)) + payloadFields(payload, PUSH_RESERVED, codec) + '}'
 }
+
+/** The built-in heartbeat route: answered by the connection itself, before any middleware (`{ seen, done }` acknowledge pushes and replies). */
+export const PING_ROUTE = 'talk/ping'
+
+/** Upgrade-URL query parameter carrying a resume token from the previous welcome. */
+export const RESUME_PARAM = 'talk-resume'
+
+/** Upgrade-URL query parameter carrying how many pushes the resuming client has received. */
+export const SEEN_PARAM = 'talk-seen'

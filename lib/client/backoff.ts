@@ -1,0 +1,22 @@
+/** How reconnection waits between attempts: exponential backoff with full jitter. */
+export interface BackoffOptions {
+  /** The ceiling of the first wait, in ms (default 500). */
+  initialDelay?: number
+  /** No wait is longer than this, in ms (default 10000). */
+  maxDelay?: number
+  /** Each attempt multiplies the ceiling by this (default 2). */
+  factor?: number
+}
+
+/**
+ * The wait before reconnection attempt `attempt` (1-based), in ms: a uniformly random value in
+ * [0, min(maxDelay, initialDelay × factor^(attempt−1))) — "full jitter", so clients cut off together
+ * do not come back together.
+ */
+export function backoffDelay(attempt: number, options: BackoffOptions = {}, random: () => number = Math.random): number {
+  const initial = options.initialDelay ?? 500
+  const max = options.maxDelay ?? 10_000
+  const factor = options.factor ?? 2
+  const ceiling = Math.min(max, initial * Math.pow(factor, Math.max(0, attempt - 1)))
+  return Math.floor(random() * ceiling)
+}

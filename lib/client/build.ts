@@ -1,0 +1,52 @@
+import { existsSync } from 'node:fs'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+
+/** The browser entry next to this file: browser.ts from source (ts-node, Jest), browser.js from dist. */
+function entryPoint(): string {
+  const ts = join(__dirname, 'browser.ts')
+  return existsSync(ts) ? ts : join(__dirname, 'browser.js')
+}
+
+/**
+ * Builds the browser ES module (exports `connect`, `createClient`, `TalkClient`, `TalkError`) in memory
+ * with esbuild, minified, and resolves with its JavaScript. Needs the `esbuild` package (a dev dependency).
+ *
+ * @example
+ * const js = await buildBrowserBundle()
+ * res.writeHead(200, { 'content-type': 'text/javascript' }).end(js)
+ */
+export async function buildBrowserBundle(): Promise<string> {
+  const esbuild = await import('esbuild')
+  const result = await esbuild.build({
+    entryPoints: [entryPoint()],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2020',
+    minify: true,
+    write: false,
+    legalComments: 'none',
+    logLevel: 'silent',
+  })
+  const file = result.outputFiles[0]
+  if (file === undefined) throw new Error('esbuild produced no output')
+  return file.text
+}
+
+/** Writes the bundle to a file (default dist/browser/talk-client.js): `npm run build:client`. */
+export async function writeBrowserBundle(path = join(process.cwd(), 'dist', 'browser', 'talk-client.js')): Promise<string> {
+  await mkdir(dirname(path), { recursive: true })
+  await writeFile(path, await buildBrowserBundle())
+  return path
+}
+
+if (require.main === module) {
+  writeBrowserBundle(process.argv[2]).then(
+    (path) => console.log(`wrote ${path}`),
+    (err: unknown) => {
+      console.error(err)
+      process.exitCode = 1
+    },
+  )
+}

@@ -1,0 +1,511 @@
+import { randomBytes } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { Connection } from './connection'
+import { encodePush, RESUME_PARAM, SEEN_PARAM, type Codec, type Envelope, type Ref } from './protocol'
+import type { Rooms } from './rooms'
+import type { ClientState, HandshakeInfo, User } from './types'
+
+/** Options of `talk({ resume })`: how long and how much of a dropped client's session is kept. */
+export interface ResumeOptions {
+  /** How long a session whose socket dropped is kept for a resume, in ms (default 120000). */
+  window?: number
+  /** Sessions kept parked at once; parking one more ends the one parked longest ago (default 1000). */
+  maxSessions?: number
+  /** Pushes logged per session for replay (default 500). */
+  maxPushes?: number
+  /** Bytes of logged pushes per session (default 256 KiB). */
+  maxBytes?: number
+  /** Replies kept per session to answer retried requests (default 64). */
+  maxReplies?: number
+  /** Bytes of kept replies per session (default 64 KiB). */
+  maxReplyBytes?: number
+  /** Where parked sessions wait (default: this node's memory). */
+  store?: ParkingStore
+}
+
+/** The limits every session of an app shares. */
+interface Limits {
+  maxPushes: number
+  maxBytes: number
+  maxReplies: number
+  maxReplyBytes: number
+}
+
+/** What the session keeper needs of its app. */
+export interface SessionsHost {
+  readonly rooms: Rooms
+  readonly log: Logger
+  readonly codec: Codec
+  readonly draining: boolean
+  /** A client is gone for good: it leaves its rooms and `disconnect` is emitted. */
+  ended(connection: Connection, code: number, reason: string): void
+}
+
+/**
+ * Where parked sessions wait for their client, keyed by resume token. The default keeps them in
+ * this node's memory; a store shared between nodes can hand a session to the node a client
+ * reconnects to. Bounds and timers stay with `Sessions`: a store only keeps and finds.
+ */
+export interface ParkingStore {
+  /** Keeps a parked session under its token. */
+  park(session: Session): void
+  /** Removes and returns the session parked under a token, if any. */
+  claim(token: string): Promise<Session | undefined>
+  /** Forgets a session (resumed elsewhere, expired, evicted). */
+  remove(session: Session): void
+  /** The session parked longest ago. */
+  oldest(): Session | undefined
+  /** Sessions parked now. */
+  readonly size: number
+  /** Every parked session, oldest first. */
+  values(): IterableIterator<Session>
+}
+
+/** The default parking store: a Map in this node's memory, oldest first. */
+export function memoryParkingStore(): ParkingStore {
+  const parked = new Map<string, Session>()
+  return {
+    park(session) {
+      parked.set(session.token, session)
+    },
+    async claim(token) {
+      const session = parked.get(token)
+      if (session !== undefined) parked.delete(token)
+      return session
+    },
+    remove(session) {
+      if (parked.get(session.token) === session) parked.delete(session.token)
+    },
+    oldest() {
+      return parked.values().next().value
+    },
+    get size() {
+      return parked.size
+    },
+    values() {
+      return parked.values()
+    },
+  }
+}
+
+/** A resume request read from the upgrade URL: the session it claimed (if it could) and the client's push count. */
+export interface Claim {
+  session: Session | undefined
+  seen: number
+}
+
+interface CachedReply {
+  /** The connection generation the request arrived on; a retry comes on a later one. */
+  epoch: number
+  /** The encoded reply, once the request is answered. */
+  frame: string | undefined
+  bytes: number
+  /** A retry is waiting for the first run's reply. */
+  retried: boolean
+}
+
+type Frame = string | Buffer
+
+/** Bytes of a frame (UTF-8 for strings). */
+function byteLength(frame: Frame): number {
+  return typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length
+}
+
+/** Whether an encoded frame is a reply (`{"status":…`) rather than a push (`{"command":…`). */
+function isReply(frame: Frame): boolean {
+  return (typeof frame === 'string' ? frame.charCodeAt(2) : frame[2]) === 115 /* s */
+}
+
+/**
+ * One client's session as resume sees it, across the connections it resumes on: the pushes it was
+ * sent (numbered from 1, the last `maxPushes` kept), and the replies it may ask for again.
+ */
+export class Session {
+  /** The resume token the client holds now; a new one is issued with every welcome. */
+  token: string
+  /** Live (a socket is open), parked (waiting for a resume), claimed (a resume is being accepted) or ended. */
+  status: 'live' | 'parked' | 'claimed' | 'ended' = 'live'
+  /** The connection pushes go to: the newest one. */
+  connection: Connection
+  /** Connection generation: 0 for the first socket, one more for every resume. */
+  epoch = 0
+  /** When the session was parked (ms since the epoch), and why its socket closed. */
+  parkedAt = 0
+  closeCode = 0
+  closeReason = ''
+  timer: NodeJS.Timeout | undefined
+
+  private frames: Frame[] = []
+  private sizes: number[] = []
+  /** Number of the oldest logged push; `next - 1` pushes were sent in all. */
+  private first = 1
+  private next = 1
+  private pushBytes = 0
+  private readonly replies = new Map<Ref, CachedReply>()
+  private replyBytes = 0
+
+  constructor(
+    connection: Connection,
+    token: string,
+    private readonly limits: Limits,
+  ) {
+    this.connection = connection
+    this.token = token
+  }
+
+  /** The client id, the same on every connection of the session. */
+  get id(): string {
+    return this.connection.id
+  }
+
+  /** The client's state, carried over to the connection it resumes on. */
+  get state(): ClientState {
+    return this.connection.state
+  }
+
+  /** Bytes this session holds: logged pushes and kept replies. */
+  get bytes(): number {
+    return this.pushBytes + this.replyBytes
+  }
+
+  /** Pushes logged now. */
+  get logged(): number {
+    return this.frames.length
+  }
+
+  /**
+   * Counts and logs a push, then writes it to the session's newest socket, whichever connection
+   * object it was handed to (an old one still sits in a handler's `ctx.client`). A reply passing
+   * through is written to `from` and not counted: the client counts pushes only.
+   */
+  deliver(from: Connection, frame: Frame): void {
+    if (isReply(frame)) {
+      from.write(frame)
+      return
+    }
+    if (this.status === 'ended') return
+    const bytes = byteLength(frame)
+    this.frames.push(frame)
+    this.sizes.push(bytes)
+    this.pushBytes += bytes
+    this.next++
+    while (this.frames.length > this.limits.maxPushes || this.pushBytes > this.limits.maxBytes) this.dropOldest()
+    this.connection.write(frame)
+  }
+
+  /** Whether a client that has received `seen` pushes can be given every one it missed. */
+  canReplay(seen: number): boolean {
+    return Number.isSafeInteger(seen) && seen >= this.first - 1 && seen <= this.next - 1
+  }
+
+  /** The logged pushes after the first `seen`, in order. */
+  missed(seen: number): Frame[] {
+    return this.frames.slice(seen + 1 - this.first)
+  }
+
+  /** The client says it has received `seen` pushes and settled every request up to ref `done`: forget those. */
+  acknowledge(seen: unknown, done: unknown): void {
+    if (typeof seen === 'number' && Number.isSafeInteger(seen)) {
+      while (this.frames.length > 0 && this.first <= seen) this.dropOldest()
+    }
+    if (typeof done === 'number' && Number.isSafeInteger(done)) {
+      for (const [ref, entry] of this.replies) {
+        if (typeof ref === 'number' && ref <= done && entry.frame !== undefined) this.dropReply(ref, entry)
+      }
+    }
+  }
+
+  /**
+   * Called for a request about to run or wait in the queue. A request whose ref was seen on an
+   * earlier connection of this session is a retry: it is answered with the first run's reply (now,
+   * or when that run ends) and true is returned, so the handler never runs twice.
+   */
+  retry(envelope: Envelope): boolean {
+    const ref = envelope.ref
+    if (ref === undefined) return false
+    const entry = this.replies.get(ref)
+    if (entry !== undefined && entry.epoch < this.epoch) {
+      if (entry.frame !== undefined) this.connection.write(entry.frame)
+      else entry.retried = true
+      return true
+    }
+    // A ref reused on the same connection is a new request (plain clients may reuse refs).
+    if (entry !== undefined) this.dropReply(ref, entry)
+    this.replies.set(ref, { epoch: this.epoch, frame: undefined, bytes: 0, retried: false })
+    this.trimReplies()
+    return false
+  }
+
+  /** A request that `retry()` let through was refused before it ran (RATE_LIMITED): a retry must run it. */
+  refused(ref: Ref | undefined): void {
+    if (ref === undefined) return
+    const entry = this.replies.get(ref)
+    if (entry !== undefined && entry.frame === undefined) this.replies.delete(ref)
+  }
+
+  /** Keeps a request's reply for retries; a retry already waiting for it gets it on the newest socket. */
+  replied(ref: Ref | undefined, frame: string): void {
+    if (ref === undefined) return
+    const entry = this.replies.get(ref)
+    if (entry === undefined || entry.frame !== undefined) return
+    entry.frame = frame
+    entry.bytes = Buffer.byteLength(frame)
+    this.replyBytes += entry.bytes
+    if (entry.retried) {
+      entry.retried = false
+      this.connection.write(frame)
+    }
+    this.trimReplies()
+  }
+
+  /** Drops the log and the kept replies (the session ended). */
+  clear(): void {
+    this.frames = []
+    this.sizes = []
+    this.first = this.next
+    this.pushBytes = 0
+    this.replies.clear()
+    this.replyBytes = 0
+  }
+
+  private dropOldest(): void {
+    this.frames.shift()
+    this.pushBytes -= this.sizes.shift() ?? 0
+    this.first++
+  }
+
+  private dropReply(ref: Ref, entry: CachedReply): void {
+    this.replies.delete(ref)
+    this.replyBytes -= entry.bytes
+  }
+
+  /** Forgets the oldest answered replies past the bounds; replies still being worked on stay. */
+  private trimReplies(): void {
+    if (this.replies.size <= this.limits.maxReplies && this.replyBytes <= this.limits.maxReplyBytes) return
+    for (const [ref, entry] of this.replies) {
+      if (this.replies.size <= this.limits.maxReplies && this.replyBytes <= this.limits.maxReplyBytes) return
+      if (entry.frame !== undefined) this.dropReply(ref, entry)
+    }
+  }
+}
+
+/** Close codes after which a session ends at once: the client said goodbye (a tab closing sends 1001). */
+const GOODBYE = new Set([1000, 1001])
+
+/**
+ * Keeps client sessions resumable: issues resume tokens, parks a session when its socket drops
+ * abnormally (the client stays a member of its rooms, pushes to it are logged), and hands it to the
+ * connection that presents the token within the window, with every push it missed.
+ */
+export class Sessions {
+  /** How long a parked session is kept, in ms. */
+  readonly window: number
+  /** At most this many sessions are parked at once. */
+  readonly maxSessions: number
+  private readonly limits: Limits
+  private readonly store: ParkingStore
+  /** Live sessions by their current token (a client may resume before its old socket is seen to die). */
+  private readonly live = new Map<string, Session>()
+  /** Parked sessions by client id, for joins and pushes from handlers still running. */
+  private readonly parkedById = new Map<string, Session>()
+
+  constructor(
+    private readonly host: SessionsHost,
+    options: ResumeOptions = {},
+  ) {
+    if (options === null || typeof options !== 'object') throw new TypeError('talk(): resume must be true or an options object')
+    this.window = positive('resume.window', options.window ?? 120_000)
+    this.maxSessions = positive('resume.maxSessions', options.maxSessions ?? 1000)
+    this.limits = {
+      maxPushes: positive('resume.maxPushes', options.maxPushes ?? 500),
+      maxBytes: positive('resume.maxBytes', options.maxBytes ?? 256 * 1024),
+      maxReplies: positive('resume.maxReplies', options.maxReplies ?? 64),
+      maxReplyBytes: positive('resume.maxReplyBytes', options.maxReplyBytes ?? 64 * 1024),
+    }
+    this.store = options.store ?? memoryParkingStore()
+  }
+
+  /** Sessions parked now. */
+  get parked(): number {
+    return this.store.size
+  }
+
+  /** Bytes held by parked sessions (logged pushes and kept replies). */
+  get parkedBytes(): number {
+    let bytes = 0
+    for (const session of this.store.values()) bytes += session.bytes
+    return bytes
+  }
+
+  /** The connection of a parked session by client id (handlers still running for it may join rooms or push). */
+  parkedConnection(id: string): Connection | undefined {
+    return this.parkedById.get(id)?.connection
+  }
+
+  /**
+   * Reads a resume request from the upgrade's query (`talk-resume`, `talk-seen`) and claims its
+   * session, before the socket opens. Undefined when the client asked for none. A session that
+   * cannot be handed over whole (unknown or expired token, other user, pushes lost past the log)
+   * is not claimed: the client gets a fresh session.
+   */
+  async claim(handshake: HandshakeInfo & { user: User | undefined }): Promise<Claim | undefined> {
+    const token = handshake.query[RESUME_PARAM]
+    if (token === undefined) return undefined
+    const seen = Number(handshake.query[SEEN_PARAM] ?? '0')
+    let session = this.live.get(token)
+    if (session === undefined) {
+      try {
+        session = await this.store.claim(token)
+      } catch (err) {
+        this.host.log.error({ err }, 'resume: parking store failed')
+        return { session: undefined, seen }
+      }
+    }
+    if (session === undefined || session.status === 'ended' || session.status === 'claimed') return { session: undefined, seen }
+    const wasLive = session.status === 'live'
+    if (!sameUser(session.connection.user, handshake.user) || !session.canReplay(seen)) {
+      // The client will start over with a new id: this session has nobody left to resume it.
+      if (wasLive) {
+        this.live.delete(session.token)
+        session.status = 'ended'
+        session.connection.socket.terminate()
+      } else {
+        this.end(session)
+      }
+      return { session: undefined, seen }
+    }
+    if (wasLive) {
+      // The client saw its socket die before we did: the old socket is cut, its close ignored.
+      this.live.delete(session.token)
+      session.status = 'claimed'
+      session.connection.socket.terminate()
+    } else {
+      this.unpark(session)
+      session.status = 'claimed'
+    }
+    return { session, seen }
+  }
+
+  /** Gives a claimed session back when its upgrade failed: it waits out the rest of a window. */
+  release(claim: Claim): void {
+    const session = claim.session
+    if (session === undefined || session.status !== 'claimed') return
+    this.park(session, session.closeCode || 1006, session.closeReason)
+  }
+
+  /**
+   * Starts or resumes the session of a new connection and writes its welcome: the resume token, and
+   * `resumed` when the client asked for a resume. A resumed connection takes over the client id,
+   * state and rooms, and gets every push it missed right after the welcome, before any new one.
+   */
+  open(connection: Connection, welcome: Record<string, unknown>, claim: Claim | undefined): void {
+    const token = newToken()
+    const session = claim?.session
+    if (session === undefined) {
+      const fresh = new Session(connection, token, this.limits)
+      connection.session = fresh
+      this.live.set(token, fresh)
+      const fields = claim === undefined ? { resume: token } : { resume: token, resumed: false }
+      connection.write(encodePush('welcome', { ...welcome, ...fields }, this.host.codec))
+      return
+    }
+    const previous = session.connection
+    session.connection = connection
+    session.token = token
+    session.epoch++
+    session.status = 'live'
+    connection.session = session
+    this.live.set(token, session)
+    const rooms = this.host.rooms
+    for (const room of previous.rooms) {
+      connection.rooms.add(room)
+      // Swap the member in place: to presence and the adapter the client never left.
+      rooms.leave(room, connection.id)
+      rooms.join(room, connection)
+    }
+    connection.write(encodePush('welcome', { ...welcome, resume: token, resumed: true }, this.host.codec))
+    for (const frame of session.missed(claim!.seen)) connection.write(frame)
+    session.acknowledge(claim!.seen, undefined)
+  }
+
+  /**
+   * A connection's socket closed. True when the session lives on (parked, or resumed on a newer
+   * socket): the app must not end the client then. A goodbye (1000, 1001), a close the server
+   * asked for, or a draining app ends it.
+   */
+  closed(connection: Connection, code: number, reason: string): boolean {
+    const session = connection.session
+    if (session === undefined) return false
+    if (session.connection !== connection || session.status === 'claimed' || session.status === 'parked') return true
+    this.live.delete(session.token)
+    if (session.status === 'ended') {
+      session.clear()
+      return false
+    }
+    if (GOODBYE.has(code) || connection.closedByServer || this.host.draining) {
+      session.status = 'ended'
+      session.clear()
+      return false
+    }
+    this.park(session, code, reason)
+    return true
+  }
+
+  /** Ends every parked session (the app is closing). */
+  stop(): void {
+    for (const session of [...this.store.values()]) this.end(session)
+  }
+
+  private park(session: Session, code: number, reason: string): void {
+    session.status = 'parked'
+    session.parkedAt = Date.now()
+    session.closeCode = code
+    session.closeReason = reason
+    session.timer = setTimeout(() => this.end(session), this.window)
+    session.timer.unref()
+    this.store.park(session)
+    this.parkedById.set(session.id, session)
+    while (this.store.size > this.maxSessions) {
+      const oldest = this.store.oldest()
+      if (oldest === undefined) break
+      this.host.log.debug({ client: oldest.id }, 'resume: parked session evicted')
+      this.end(oldest)
+    }
+  }
+
+  private unpark(session: Session): void {
+    clearTimeout(session.timer)
+    session.timer = undefined
+    this.store.remove(session)
+    if (this.parkedById.get(session.id) === session) this.parkedById.delete(session.id)
+  }
+
+  /** A parked session's window passed (or it was evicted): the client is gone for good. */
+  private end(session: Session): void {
+    this.unpark(session)
+    session.status = 'ended'
+    session.clear()
+    this.host.ended(session.connection, session.closeCode || 1006, session.closeReason)
+  }
+}
+
+/** Whether two handshakes name the same user: by `id`, else `sub`, else the whole object. */
+function sameUser(a: User | undefined, b: User | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b
+  const key = 'id' in a || 'id' in b ? 'id' : 'sub' in a || 'sub' in b ? 'sub' : undefined
+  if (key !== undefined) return a[key] === b[key]
+  try {
+    return JSON.stringify(a) === JSON.stringify(b)
+  } catch {
+    return false
+  }
+}
+
+function newToken(): string {
+  return randomBytes(18).toString('base64url')
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`talk(): ${name} must be a positive number`)
+  return value
+}
