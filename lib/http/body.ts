@@ -16,18 +16,21 @@ function hasBody(req: IncomingMessage): boolean {
  * Reads a request's JSON body, at most `limit` bytes. Resolves with the object, or undefined when
  * the request has no body. Rejects with a TalkError: `PAYLOAD_TOO_LARGE` past the limit (told by
  * Content-Length before reading, or counted while reading); `BAD_REQUEST` for a body that is not
- * JSON, not valid UTF-8, not an object, compressed, or sent with a Content-Type other than JSON.
+ * JSON, not valid UTF-8, not an object, compressed, or sent with a Content-Type other than JSON
+ * (on a method other than GET and HEAD, even an empty body with a form's Content-Type is refused).
  * A body an earlier Express parser left in `req.body` is used as it is.
  */
 export async function readJsonBody(req: IncomingMessage, limit: number, codec: Codec): Promise<Record<string, unknown> | undefined> {
   const parsed = (req as { body?: unknown }).body
   if (parsed !== undefined) return asObject(parsed)
+  const header = req.headers['content-type']
+  const type = header?.split(';')[0]?.trim().toLowerCase() ?? ''
+  // A form (urlencoded, multipart, text/plain) is what another site can make a browser send with
+  // its cookies and without asking (CSRF): refused even when empty, on every method that writes.
+  const writes = req.method !== 'GET' && req.method !== 'HEAD'
+  if (header !== undefined && writes && !JSON_TYPE.test(type)) throw notJson()
   if (!hasBody(req)) return undefined
-
-  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
-  if (!JSON_TYPE.test(type)) {
-    throw new TalkError('BAD_REQUEST', 'Content-Type must be application/json')
-  }
+  if (!JSON_TYPE.test(type)) throw notJson()
   const encoding = req.headers['content-encoding']
   if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
     throw new TalkError('BAD_REQUEST', `Content-Encoding "${encoding.slice(0, 40)}" is not supported`)
@@ -50,6 +53,10 @@ export async function readJsonBody(req: IncomingMessage, limit: number, codec: C
     throw new TalkError('BAD_REQUEST', 'Body is not valid JSON')
   }
   return asObject(value)
+}
+
+function notJson(): TalkError {
+  return new TalkError('BAD_REQUEST', 'Content-Type must be application/json')
 }
 
 function asObject(value: unknown): Record<string, unknown> {

@@ -203,6 +203,10 @@ describe('REST bridge', () => {
       expect(none.status).toBe(400)
       const gzip = await post('/boards/b1/tasks', '{}', { 'content-encoding': 'gzip' })
       expect(gzip.body).toEqual(badRequest('Content-Encoding "gzip" is not supported'))
+      // an empty form post (what another site can make a browser send with the user's cookies) is refused too
+      const form = await server.fetch('POST', '/boards/b1/tasks', { headers: { ...alice, 'content-type': 'application/x-www-form-urlencoded' } })
+      expect(form.status).toBe(400)
+      expect(form.body).toEqual(badRequest('Content-Type must be application/json'))
       // a +json type is JSON
       expect((await post('/boards/b1/tasks', '{"title":"t"}', { 'content-type': 'application/merge-patch+json; charset=utf-8' })).status).toBe(201)
     })
