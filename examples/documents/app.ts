@@ -1,0 +1,199 @@
+import type { Logger } from 'pino'
+import {
+  loadState, logger, memoryStore, talk, TalkError, type Adapter, type Client, type RoomTarget, type Store, type TalkApp,
+} from 'talk'
+import { addNode, deleteNode, documentKey, newDoc, updateData, updateNode, type Changed, type Doc } from './model'
+import { routes } from './schemas'
+import { keyedSerial } from './serial'
+import { displayName, nameFromQuery } from './users'
+
+/** Options of `documentsApp()`. */
+export interface DocumentsOptions {
+  /** Where documents live (default: in memory). Several nodes share one store (Redis) to share documents. */
+  store?: Store<Doc>
+  /** Carries pushes and presence between nodes (default: in memory, one node). */
+  adapter?: Adapter
+  /** Logger for the app (default: pino at `LOG_LEVEL` or info). */
+  logger?: Logger
+  /** Most documents the store may hold; `document:create` past it answers PAYLOAD_TOO_LARGE (default 1000). */
+  maxDocuments?: number
+}
+
+/** What a route needs of its context to open documents and announce changes. */
+interface Speaker {
+  readonly client: Client
+  to(room: string): RoomTarget
+  join(room: string): void
+  leave(room: string): void
+  reply(payload?: object): boolean
+}
+
+/**
+ * The collaborative documents app of the seed conversation (DESIGN.md §2): documents of tasks,
+ * shared live between everyone who has one open.
+ *
+ * Every change to a document runs in that document's critical section (one at a time per
+ * document on this node): the store update, the push to the others, and the reply, with no
+ * await between push and reply. `document:get` reads its snapshot, joins the room and replies
+ * in the same critical section. So each client sees the versions of a document — in pushes and
+ * in its own replies — as v+1, v+2, … after a get at v: no gap, no duplicate, in order.
+ *
+ * @example
+ * const app = documentsApp()
+ * await app.listen(3000)
+ */
+export function documentsApp(options: DocumentsOptions = {}): TalkApp {
+  const store = options.store ?? memoryStore<Doc>()
+  const maxDocuments = options.maxDocuments ?? 1000
+  if (!Number.isInteger(maxDocuments) || maxDocuments < 1) throw new TypeError('documentsApp(): maxDocuments must be a positive integer')
+  // resume: a page whose connection drops comes back with its id, its room and every push it missed.
+  const app = talk({ logger: options.logger, adapter: options.adapter, resume: true })
+  const serial = keyedSerial()
+
+  app.handshake(nameFromQuery())
+  app.use(logger())
+  // The current document, loaded before node:* handlers run; they change it in its critical section.
+  const currentDocument = loadState<Doc>({
+    key: 'document',
+    id: (ctx) => (typeof ctx.state.document === 'string' ? ctx.state.document : undefined),
+    load: (_ctx, id) => store.get(documentKey(id)),
+    missing: 'No document is open: send document:create or document:get first',
+    notFound: (id) => `No document ${id}`,
+  })
+
+  /** The names of the users who have a document open, each once, sorted. */
+  async function activeUsers(room: string): Promise<string[]> {
+    const members = await app.presence(room)
+    return [...new Set(members.map((m) => displayName(m.user, m.id)))].sort()
+  }
+
+  /** Makes `id` the client's current document: leaves the previous room, joins this one, tells the others. */
+  async function open(ctx: Speaker & { state: Record<string, unknown> }, id: string): Promise<string[]> {
+    const room = documentKey(id)
+    const previous = ctx.state.document
+    if (typeof previous === 'string' && previous !== id) ctx.leave(documentKey(previous))
+    ctx.state.document = id
+    const joining = !ctx.client.rooms.has(room)
+    ctx.join(room)
+    const users = await activeUsers(room)
+    if (joining) ctx.to(room).send('document:users', { document: id, 'active-users': users })
+    return users
+  }
+
+  /**
+   * Changes document `id` in its critical section: store, push `name` to the others, reply. The
+   * push carries `{ document, version, ...push }`, the reply `{ ...reply, version }`.
+   */
+  function change<R>(
+    ctx: Speaker,
+    id: string,
+    step: (doc: Doc) => Changed<R>,
+    name: string,
+    announce: (result: R) => { push: object; reply: object },
+  ): Promise<void> {
+    const room = documentKey(id)
+    return serial(room, async () => {
+      let outcome: Changed<R> | TalkError | undefined
+      await store.update(room, (current) => {
+        if (current === undefined) {
+          outcome = new TalkError('NOT_FOUND', `No document ${id}`)
+          return undefined
+        }
+        try {
+          outcome = step(current)
+        } catch (err) {
+          if (!(err instanceof TalkError)) throw err
+          outcome = err
+          return undefined
+        }
+        return outcome.doc
+      })
+      if (outcome === undefined) throw new Error('store.update() did not call its change function')
+      if (outcome instanceof TalkError) throw outcome
+      const version = outcome.doc.version
+      const { push, reply } = announce(outcome.result)
+      ctx.to(room).send(name, { document: id, version, ...push })
+      ctx.reply({ ...reply, version })
+    })
+  }
+
+  // Leaving covers document:leave, opening another document and closing the connection alike.
+  app.on('leave', (_client, room) => {
+    if (!room.startsWith('document/')) return
+    const id = room.slice('document/'.length)
+    return serial(room, async () => {
+      app.to(room).send('document:users', { document: id, 'active-users': await activeUsers(room) })
+    })
+  })
+
+  app.route('document/create', routes['document/create'], async (ctx) => {
+    const id = ctx.body.id
+    const room = documentKey(id)
+    await serial(room, async () => {
+      if ((await store.keys('document/')).length >= maxDocuments) {
+        throw new TalkError('PAYLOAD_TOO_LARGE', `This server holds at most ${maxDocuments} documents`)
+      }
+      let created = false
+      await store.update(room, (current) => {
+        created = current === undefined
+        return created ? newDoc(id) : undefined
+      })
+      if (!created) throw new TalkError('CONFLICT', `Document ${id} exists`)
+      await open(ctx, id)
+      ctx.reply()
+    })
+  })
+
+  app.route('document/get', routes['document/get'], async (ctx) => {
+    const id = ctx.body.id
+    await serial(documentKey(id), async () => {
+      const document = await store.get(documentKey(id))
+      if (document === undefined) throw new TalkError('NOT_FOUND', `No document ${id}`)
+      const users = await open(ctx, id)
+      ctx.reply({ document, 'active-users': users })
+    })
+  })
+
+  app.route('document/update', routes['document/update'], (ctx) =>
+    change(ctx, ctx.body.id, (doc) => updateData(doc, ctx.body.data), 'document:update', (result) => ({ push: result, reply: result })),
+  )
+
+  app.route('document/leave', routes['document/leave'], (ctx) => {
+    const id = ctx.state.document
+    if (typeof id === 'string') ctx.leave(documentKey(id))
+    delete ctx.state.document
+  })
+
+  app.route('document/list', routes['document/list'], async () => {
+    const keys = await store.keys('document/')
+    const docs = await Promise.all(keys.map((key) => store.get(key)))
+    const documents = docs
+      .filter((doc): doc is Doc => doc !== undefined)
+      .map((doc) => ({ id: doc.id, version: doc.version, nodes: doc.nodes.length }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    return { documents }
+  })
+
+  app.route('node/create', routes['node/create'], currentDocument, (ctx) =>
+    change(ctx, currentDocument.get(ctx).id, (doc) => addNode(doc, ctx.body.type, ctx.body.data), 'node:create', (node) => ({
+      push: node,
+      reply: { node },
+    })),
+  )
+
+  app.route('node/update', routes['node/update'], currentDocument, (ctx) =>
+    change(ctx, currentDocument.get(ctx).id, (doc) => updateNode(doc, ctx.body.id, ctx.body.data), 'node:update', (node) => ({
+      push: node,
+      reply: { node },
+    })),
+  )
+
+  app.route('node/delete', routes['node/delete'], currentDocument, (ctx) =>
+    change(ctx, currentDocument.get(ctx).id, (doc) => deleteNode(doc, ctx.body.id), 'node:delete', (result) => ({
+      push: result,
+      reply: result,
+    })),
+  )
+
+  return app
+}

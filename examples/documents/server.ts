@@ -1,0 +1,106 @@
+import { readFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { dirname, join } from 'node:path'
+import type { TalkApp } from 'talk'
+import { documentsApp, type DocumentsOptions } from './app'
+import { publicDir, readPublicFiles, serveFiles } from './static-files'
+
+/** Options of `startServer()`. */
+export interface ServerOptions extends DocumentsOptions {
+  /** TCP port; 0 picks a free one (default 3000). */
+  port?: number
+  /** Interface to bind (default: every interface). */
+  host?: string
+  /** Makes the browser client's ES module, served at `/talk-client.js` (default: the one `npm run build:client` wrote). */
+  clientBundle?: () => Promise<string>
+}
+
+/** A running demo: the page and the Talk endpoint on one HTTP server. */
+export interface DemoServer {
+  app: TalkApp
+  server: Server
+  port: number
+  /** The page's http:// URL; the WebSocket endpoint is the same address with ws://. */
+  url: string
+  /** Closes gracefully: Talk drains its requests and closes sockets with 1001, then the HTTP server and the store close. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts the documents demo: serves the page over HTTP and Talk over WebSocket on the same port
+ * (any upgrade path, so `ws://localhost:3000` works).
+ *
+ * @example
+ * const demo = await startServer({ port: 0 })
+ * console.log(demo.url)
+ * await demo.close()
+ */
+export async function startServer(options: ServerOptions = {}): Promise<DemoServer> {
+  const files = readPublicFiles(publicDir())
+  files.set('/talk-client.js', { type: 'text/javascript; charset=utf-8', body: await (options.clientBundle ?? prebuiltClient)() })
+  const app = documentsApp(options)
+  const server = createServer(serveFiles(files))
+  app.attach(server)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 3000, options.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const port = (server.address() as AddressInfo).port
+  let closing: Promise<void> | undefined
+  return {
+    app,
+    server,
+    port,
+    url: `http://localhost:${port}`,
+    close() {
+      return (closing ??= (async () => {
+        await app.close()
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+        server.closeAllConnections()
+        await closed
+        await options.store?.close()
+      })())
+    },
+  }
+}
+
+/** The browser client that `npm run build:client` wrote to the package's dist/browser/talk-client.js. */
+async function prebuiltClient(): Promise<string> {
+  const path = join(dirname(require.resolve('talk/package.json')), 'dist', 'browser', 'talk-client.js')
+  try {
+    return await readFile(path, 'utf8')
+  } catch (err) {
+    throw new Error(`No browser client at ${path}: run \`npm run build:client\` (npm start does)`, { cause: err })
+  }
+}
+
+/** `npm start`: the demo on PORT (default 3000) until SIGTERM or SIGINT. */
+async function main(): Promise<void> {
+  const port = process.env.PORT === undefined ? 3000 : Number(process.env.PORT)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, not "${process.env.PORT}"`)
+  const demo = await startServer({ port })
+  console.log(`Talk documents demo on ${demo.url} (open it in two windows)`)
+  const stop = (signal: string): void => {
+    demo.app.log.info({ signal }, 'shutting down')
+    demo.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(err)
+        process.exit(1)
+      },
+    )
+  }
+  process.once('SIGTERM', stop)
+  process.once('SIGINT', stop)
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err)
+    process.exit(1)
+  })
+}
