@@ -36,9 +36,13 @@ $('name-form').addEventListener('submit', (event) => {
 
 async function start() {
   setStatus('connecting', 'connecting…')
-  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/?user=${encodeURIComponent(me)}`
   try {
-    client = await connect(url)
+    // A relative URL: the page's own server, ws: or wss: to match. The client reconnects by itself.
+    client = await connect(`/?user=${encodeURIComponent(me)}`, {
+      // Runs after every reconnection. A resumed session got every push it missed; a new one
+      // (the server restarted, or was away too long) loads the open document again.
+      onReconnect: (info) => (info.resumed ? undefined : refetch()),
+    })
   } catch (err) {
     setStatus('offline', 'offline')
     showError(`Cannot connect: ${err.message}`)
@@ -59,13 +63,12 @@ function listen(c) {
     users = frame['active-users']
     renderUsers()
   })
-  c.on('close', () => setStatus('reconnecting', 'connection lost: reconnecting…'))
-  c.on('reconnecting', () => setStatus('reconnecting', 'connection lost: reconnecting…'))
-  c.on('reconnected', (info) => {
-    setStatus('live', 'live')
-    // A resumed session got every push it missed; a new one must load the document again.
-    if (!info?.resumed && doc !== null) void refetch()
+  c.on('close', (info) => {
+    if (info.willReconnect) setStatus('reconnecting', 'connection lost: reconnecting…')
+    else setStatus('offline', 'offline: reload the page')
   })
+  c.on('reconnecting', (info) => setStatus('reconnecting', `connection lost: reconnecting (attempt ${info.attempt})…`))
+  c.on('reconnected', () => setStatus('live', 'live'))
 }
 
 addEventListener('hashchange', () => void route())
@@ -123,7 +126,13 @@ function refetch() {
       users = reply['active-users']
       renderDocument()
     })
-    .catch((err) => showError(err.message))
+    .catch((err) => {
+      showError(err.code === 'NOT_FOUND' ? `${id} is gone (the server restarted with an empty memory store)` : err.message)
+      if (err.code === 'NOT_FOUND') {
+        doc = null
+        location.hash = ''
+      }
+    })
     .finally(() => (refetching = null)))
 }
 
