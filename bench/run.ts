@@ -1,15 +1,28 @@
 // `npm run bench`: every scenario, rounds of A B C … with each target in its own fresh process,
 // driven by a separate load-generator process; prints median tables with ratios against the baselines.
 import * as os from 'node:os'
-import { readConfig } from './lib/config'
+import * as path from 'node:path'
+import { Builder, type Launch } from './lib/build'
+import { readConfig, type Config } from './lib/config'
 import { ensureFileLimit } from './lib/file-limit'
+import type { Measurement } from './lib/ipc'
+import { waitForQuiet } from './lib/machine'
 import { runLoad, startTarget, stopProcess } from './lib/processes'
-import { Results, format } from './lib/report'
-import type { Job, Scenario } from './lib/scenarios'
+import { Results, format, isDisturbed } from './lib/report'
+import type { Scenario } from './lib/scenarios'
 import { BENCH_TOKEN, type Target } from './lib/targets'
+
+const LOAD_MAIN = path.join(__dirname, 'load', 'main.ts')
 
 /** Sockets a process holds besides the benchmark's own connections. */
 const SPARE_FILES = 512
+/** Longest wait for a quiet machine before one run, and over the whole run, ms. */
+const QUIET_WAIT_MS = 2000
+const QUIET_WAIT_TOTAL_MS = 60_000
+let quietWaited = 0
+
+/** A target that fails to start this many times in a row is left out for the rest of the run. */
+const START_ATTEMPTS = 2
 
 async function main(): Promise<void> {
   const config = readConfig()
@@ -22,59 +35,108 @@ async function main(): Promise<void> {
     }
   }
   const started = performance.now()
-  console.log(machine(config.quick, sizes.rounds))
+  const budgetMs = config.budgetSeconds * 1000
+  const elapsed = (): number => performance.now() - started
+  console.log(machine(config))
   if (config.addedBaselines.length > 0) console.log(`added for ratios: ${config.addedBaselines.join(', ')}`)
 
+  const builder = new Builder()
+  process.on('exit', () => builder.dispose())
+  const generator = builder.launch(LOAD_MAIN, 'load')
   const results = new Results()
-  const skipped = new Map<string, string>()
-  const timeoutMs = config.quick ? 60_000 : 180_000
+  const startFailures = new Map<string, number>()
+  const dropped = new Map<string, string>()
+  const launches = new Map<string, Launch>()
+  for (const target of config.targets) {
+    try {
+      launches.set(target.name, builder.launch(target.file, target.name))
+    } catch (error) {
+      dropped.set(target.name, `it does not compile: ${message(error).split('\n').slice(0, 2).join(' ')}`)
+      console.log(`${target.name}: left out: ${dropped.get(target.name) ?? ''}`)
+    }
+  }
+  let outOfTime = 0
   for (const scenario of config.scenarios) {
     for (let round = 1; round <= sizes.rounds; round++) {
       for (const target of config.targets) {
-        if (skipped.has(target.name)) continue
-        const label = `[${scenario.id} ${round}/${sizes.rounds}] ${target.name}`
-        let server
-        try {
-          server = await startTarget(target)
-        } catch (error) {
-          const reason = message(error)
-          skipped.set(target.name, reason)
-          console.log(`${label}: skipped, it did not start: ${reason}`)
+        const launch = launches.get(target.name)
+        if (launch === undefined || dropped.has(target.name)) continue
+        if (elapsed() > budgetMs) {
+          outOfTime++
           continue
         }
-        try {
-          const job: Job = { scenario: scenario.id, target: target.name, dialect: target.dialect, port: server.port, sizes, token: BENCH_TOKEN }
-          const measurement = await runLoad(job, server, timeoutMs)
-          results.add(scenario, target, measurement)
-          console.log(`${label}: ${summary(scenario, measurement.metrics)}${measurement.errors > 0 ? `  ⚠ ${measurement.errors} failed checks` : ''}`)
-        } catch (error) {
-          results.fail(scenario, target, message(error))
-          console.log(`${label}: failed: ${message(error)}`)
-        } finally {
-          await stopProcess(server.child)
+        const label = `[${scenario.id} ${round}/${sizes.rounds}] ${target.name}`
+        // One more try for a disturbed run, while there is time for it.
+        for (let attempt = 1; attempt <= 2; attempt++) {
+          const outcome = await runOnce(config, scenario, target, launch, generator)
+          if (outcome.kind === 'no-start') {
+            const failures = (startFailures.get(target.name) ?? 0) + 1
+            startFailures.set(target.name, failures)
+            if (failures >= START_ATTEMPTS) dropped.set(target.name, `it did not start: ${outcome.reason}`)
+            console.log(`${label}: did not start${failures >= START_ATTEMPTS ? ', left out from now on' : ''}: ${outcome.reason}`)
+            break
+          }
+          startFailures.delete(target.name)
+          if (outcome.kind === 'failed') {
+            results.fail(scenario, target, outcome.reason)
+            console.log(`${label}: failed: ${outcome.reason}`)
+            break
+          }
+          const retry = !config.quick && isDisturbed(outcome.measurement) && attempt === 1 && elapsed() < budgetMs * 0.6
+          const errors = outcome.measurement.errors > 0 ? `  ⚠ ${outcome.measurement.errors} failed checks` : ''
+          const note = isDisturbed(outcome.measurement) ? (retry ? '  (disturbed: again)' : '  (disturbed)') : ''
+          console.log(`${label}: ${summary(scenario, outcome.measurement.metrics)}${errors}${note}  [${outcome.seconds.toFixed(1)} s]`)
+          if (retry) continue
+          results.add(scenario, target, outcome.measurement)
+          break
         }
       }
     }
   }
 
   console.log(`\n## Results (medians of ${sizes.rounds} round${sizes.rounds === 1 ? '' : 's'})\n`)
-  console.log(machine(config.quick, sizes.rounds) + '\n')
+  console.log(machine(config) + '\n')
   for (const scenario of config.scenarios) {
     console.log(`### ${scenario.title}\n`)
-    console.log(results.table(scenario, config.targets.filter((t) => !skippedBefore(t, skipped, results, scenario))) + '\n')
+    console.log(results.table(scenario, config.targets, sizes.rounds) + '\n')
   }
-  for (const [name, reason] of skipped) console.log(`- ${name} skipped: ${reason}`)
-  console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(0)} s`)
+  for (const [name, reason] of dropped) console.log(`- ${name} left out: ${reason}`)
+  if (outOfTime > 0) console.log(`- ${outOfTime} runs not started: the ${config.budgetSeconds} s budget (BENCH_BUDGET_S) ran out`)
+  console.log(`\ntotal ${(elapsed() / 1000).toFixed(0)} s`)
 }
 
-/** A target that never started has no row. */
-function skippedBefore(target: Target, skipped: Map<string, string>, results: Results, scenario: Scenario): boolean {
-  return skipped.has(target.name) && Number.isNaN(results.median(scenario, target.name, scenario.metrics[0]?.key ?? ''))
+type Outcome =
+  | { kind: 'measured'; measurement: Measurement; seconds: number }
+  | { kind: 'failed'; reason: string }
+  | { kind: 'no-start'; reason: string }
+
+/** One scenario against one freshly started target, on a machine given a moment to go quiet first. */
+async function runOnce(config: Config, scenario: Scenario, target: Target, launch: Launch, generator: Launch): Promise<Outcome> {
+  const waitStart = performance.now()
+  await waitForQuiet(config.quick ? 0 : Math.min(QUIET_WAIT_MS, QUIET_WAIT_TOTAL_MS - quietWaited))
+  quietWaited += performance.now() - waitStart
+  const began = performance.now()
+  let server
+  try {
+    server = await startTarget(launch)
+  } catch (error) {
+    return { kind: 'no-start', reason: message(error) }
+  }
+  try {
+    const job = { scenario: scenario.id, target: target.name, dialect: target.dialect, port: server.port, sizes: config.sizes, token: BENCH_TOKEN }
+    const measurement = await runLoad(generator, job, server, config.quick ? 60_000 : 120_000)
+    return { kind: 'measured', measurement, seconds: (performance.now() - began) / 1000 }
+  } catch (error) {
+    return { kind: 'failed', reason: message(error) }
+  } finally {
+    await stopProcess(server.child)
+  }
 }
 
-function machine(quick: boolean, rounds: number): string {
+function machine(config: Config): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
-  return `node ${process.version}, ${os.cpus().length} cores (${cpu}), ${os.platform()} ${os.release()}; ${quick ? 'BENCH_QUICK smoke run' : 'full run'}, ${rounds} round(s)`
+  const mode = config.quick ? 'BENCH_QUICK smoke run' : 'full run'
+  return `node ${process.version}, ${os.cpus().length} cores (${cpu}), ${os.platform()} ${os.release()}; ${mode}, ${config.sizes.rounds} round(s)`
 }
 
 function summary(scenario: Scenario, metrics: Record<string, number>): string {

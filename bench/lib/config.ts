@@ -9,6 +9,8 @@ export interface Config {
   scenarios: Scenario[]
   /** Baselines added because a selected target is compared against them. */
   addedBaselines: string[]
+  /** No new run starts after this many seconds (BENCH_BUDGET_S; default 540, quick 240). */
+  budgetSeconds: number
 }
 
 /**
@@ -20,6 +22,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const rounds = env['BENCH_ROUNDS'] === undefined ? undefined : Number(env['BENCH_ROUNDS'])
   if (rounds !== undefined && !(Number.isInteger(rounds) && rounds > 0)) throw new Error('BENCH_ROUNDS must be a positive integer')
   const sizes: Sizes = { ...(quick ? QUICK : FULL), ...(rounds === undefined ? {} : { rounds }) }
+  const budgetSeconds = Number(env['BENCH_BUDGET_S'] ?? (quick ? 240 : 540))
+  if (!(budgetSeconds > 0)) throw new Error('BENCH_BUDGET_S must be a positive number of seconds')
 
   const wanted = list(env['BENCH_TARGETS'])
   for (const name of wanted ?? []) {
@@ -44,6 +48,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     targets: TARGETS.filter((t) => chosen.has(t.name)),
     scenarios: SCENARIOS.filter((s) => prefixes === undefined || prefixes.some((p) => s.id.startsWith(p))),
     addedBaselines,
+    budgetSeconds,
   }
 }
 

@@ -1,5 +1,4 @@
 import { fork, type ChildProcess } from 'node:child_process'
-import * as path from 'node:path'
 import {
   isMessage,
   type FailedMessage,
@@ -9,11 +8,9 @@ import {
   type ReadyMessage,
   type ResultMessage,
 } from './ipc'
+import type { Launch } from './build'
 import type { Job } from './scenarios'
-import type { Target } from './targets'
 
-const TS = ['-r', 'ts-node/register/transpile-only']
-const LOAD_MAIN = path.join(__dirname, '..', 'load', 'main.ts')
 const START_TIMEOUT_MS = 30_000
 
 /** A target's server process, listening. */
@@ -23,15 +20,19 @@ export interface RunningTarget {
 }
 
 /** Starts a target as its own process (with `--expose-gc`); resolves once it listens, rejects with the reason it did not. */
-export function startTarget(target: Target): Promise<RunningTarget> {
-  const child = fork(target.file, [], { execArgv: [...TS, '--expose-gc'], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+export function startTarget(target: Launch): Promise<RunningTarget> {
+  const child = fork(target.file, [], {
+    execArgv: [...target.execArgv, '--expose-gc'],
+    env: target.env,
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  })
   const stderr = tail(child)
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(`no ready message within ${START_TIMEOUT_MS / 1000}s`), START_TIMEOUT_MS)
     function fail(reason: string): void {
       clearTimeout(timer)
       child.kill('SIGKILL')
-      const said = stderr().trim()
+      const said = gist(stderr())
       reject(new Error(said ? `${reason}: ${said}` : reason))
     }
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => fail(`exited (${exitText(code, signal)}) before listening`)
@@ -48,10 +49,10 @@ export function startTarget(target: Target): Promise<RunningTarget> {
 }
 
 /** Runs one scenario in a fresh load-generator process, relaying its probes to the server; rejects on failure or timeout. */
-export async function runLoad(job: Job, server: RunningTarget, timeoutMs: number): Promise<Measurement> {
-  const load = fork(LOAD_MAIN, [], {
-    execArgv: TS,
-    env: { ...process.env, BENCH_JOB: JSON.stringify(job) },
+export async function runLoad(generator: Launch, job: Job, server: RunningTarget, timeoutMs: number): Promise<Measurement> {
+  const load = fork(generator.file, [], {
+    execArgv: generator.execArgv,
+    env: { ...generator.env, BENCH_JOB: JSON.stringify(job) },
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   })
   const stderr = tail(load)
@@ -74,7 +75,7 @@ export async function runLoad(job: Job, server: RunningTarget, timeoutMs: number
       })
       load.once('error', reject)
       load.once('exit', (code, signal) => {
-        const said = stderr().trim()
+        const said = gist(stderr())
         reject(new Error(`load generator exited (${exitText(code, signal)})${said ? `: ${said}` : ''}`))
       })
       onServerExit = (code, signal) => reject(new Error(`server exited mid-run (${exitText(code, signal)})`))
@@ -100,6 +101,15 @@ export async function stopProcess(child: ChildProcess): Promise<void> {
 
 function exitText(code: number | null, signal: NodeJS.Signals | null): string {
   return signal ?? `code ${String(code)}`
+}
+
+/** The error line of a crash report and where it was thrown, or the last line when there is no error line. */
+function gist(stderr: string): string {
+  const lines = stderr.split('\n').map((line) => line.trim()).filter((line) => line !== '')
+  const error = lines.find((line) => /^\w*(Error|Exception)\b/.test(line))
+  if (error === undefined) return lines.at(-1) ?? ''
+  const where = lines.find((line) => line.startsWith('at '))
+  return where === undefined ? error : `${error} (${where})`
 }
 
 /** Keeps the last few KB a child writes to stderr, for failure reports. */

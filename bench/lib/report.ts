@@ -1,5 +1,5 @@
 import type { Measurement } from './ipc'
-import type { MetricSpec, Scenario } from './scenarios'
+import { DISTURBED_PERCENT, type MetricSpec, type Scenario } from './scenarios'
 import { median } from './stats'
 import type { Target } from './targets'
 
@@ -28,19 +28,18 @@ export class Results {
    * One scenario as an aligned markdown table: a row per target with the median of each metric over
    * the rounds, the ratio against the target's baseline for metrics that have one, and failed checks.
    */
-  table(scenario: Scenario, targets: readonly Target[]): string {
+  table(scenario: Scenario, targets: readonly Target[], rounds: number): string {
     const header = ['target', 'runs']
     for (const metric of scenario.metrics) header.push(metric.key, ...(metric.ratio ? ['× base'] : []))
-    header.push('base', 'failed checks')
-    const rows = targets.map((target) => this.row(scenario, target))
+    header.push('base', 'disturbed', 'failed checks')
+    const rows = targets.map((target) => this.row(scenario, target, rounds))
     const notes = targets.flatMap((target) => this.notes(scenario, target))
     return [markdown([header, ...rows]), ...notes].join('\n')
   }
 
-  private row(scenario: Scenario, target: Target): string[] {
+  private row(scenario: Scenario, target: Target, rounds: number): string[] {
     const runs = this.measured.get(key(scenario, target)) ?? []
-    const failures = this.failed.get(key(scenario, target)) ?? []
-    const cells = [target.name, `${runs.length}/${runs.length + failures.length}`]
+    const cells = [target.name, `${runs.length}/${rounds}`]
     for (const metric of scenario.metrics) {
       const value = this.median(scenario, target.name, metric.key)
       cells.push(format(value, metric))
@@ -49,7 +48,8 @@ export class Results {
       cells.push(target.baseline === undefined ? '1.00' : Number.isFinite(value / base) ? (value / base).toFixed(2) : '–')
     }
     const errors = runs.reduce((sum, run) => sum + run.errors, 0)
-    cells.push(target.baseline ?? '(itself)', errors === 0 ? '0' : `${errors} ⚠`)
+    const disturbed = runs.filter(isDisturbed).length
+    cells.push(target.baseline ?? '(itself)', String(disturbed), errors === 0 ? '0' : `${errors} ⚠`)
     return cells
   }
 
@@ -62,6 +62,11 @@ export class Results {
       ...failures.map((reason) => `- ${target.name}: no measurement: ${reason}`),
     ]
   }
+}
+
+/** Whether other work used more than DISTURBED_PERCENT of a core during the run's window. */
+export function isDisturbed(run: Measurement): boolean {
+  return (run.metrics['other cpu %'] ?? 0) > DISTURBED_PERCENT
 }
 
 /** One metric value for a table cell; ✗/✓ against the metric's limit when it has one. */

@@ -41,12 +41,12 @@ export interface Sizes {
 
 export const FULL: Sizes = {
   rounds: 3,
-  warmupMs: 1000,
-  windowMs: 3000,
+  warmupMs: 500,
+  windowMs: 2000,
   s1Connections: 64,
   s1InFlight: 16,
   s2Receivers: 1000,
-  s2Warmup: 20,
+  s2Warmup: 10,
   s2Messages: 200,
   s3Connections: 5000,
   s4Concurrency: 8,
@@ -112,6 +112,9 @@ export const SCENARIOS: readonly Scenario[] = [
     ],
   },
 ]
+
+/** A window in which other work used more than this share of one core (%) is marked disturbed. */
+export const DISTURBED_PERCENT = 25
 
 /** The scenario with this id; throws on an unknown id (a bug in the caller). */
 export function scenario(id: ScenarioId): Scenario {

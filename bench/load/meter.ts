@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs'
 import { isMessage, type ProbeMessage, type ProbeResultMessage, type ServerSample } from '../lib/ipc'
+import { machineBusyMicros } from '../lib/machine'
 
 const waiting = new Map<number, (sample: ServerSample) => void>()
 let nextProbe = 0
@@ -65,19 +65,6 @@ export async function openWindow(): Promise<Window> {
         otherPercent: Math.max(0, machineMicros - serverMicros - loadMicros) / 1e4 / seconds,
       }
     },
-  }
-}
-
-/** Busy CPU time of the whole machine (all cores, steal included), µs, from /proc/stat; NaN where there is none. */
-function machineBusyMicros(): number {
-  try {
-    const fields = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]?.trim().split(/\s+/).slice(1).map(Number) ?? []
-    // user nice system idle iowait irq softirq steal: everything but idle and iowait is busy.
-    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields
-    // /proc/stat counts in USER_HZ, which is 100 on every Linux that Node runs on.
-    return (user + nice + system + irq + softirq + steal) * 10_000
-  } catch {
-    return Number.NaN
   }
 }
 

@@ -1,9 +1,10 @@
-// Talk with no middleware: the framework's own cost over raw-ws.
+// Talk as shipped, with no middleware of the app's own: the framework's cost over raw-ws.
 import pino from 'pino'
 import { talk, TalkError } from '../../lib'
 import { serveControl } from '../lib/control'
+import { UNLIMITED } from '../lib/targets'
 
-const app = talk({ logger: pino({ level: 'silent' }) })
+const app = talk({ logger: pino({ level: 'silent' }), rateLimit: UNLIMITED })
 
 app.route('echo', (ctx) => {
   ctx.reply({ echo: ctx.body })
