@@ -1,0 +1,82 @@
+import { createServer, type Server, type Socket } from 'node:net'
+import type { TalkApp } from '../../lib'
+import { connect, type TalkClient } from '../../lib/client'
+import type { Connection } from '../../lib/connection'
+import { testServer, type TestServer } from '../../lib/testing'
+import { seedApp } from '../helpers/seed-app'
+import { clientEvent, collect, proxy, until, type Proxy } from './helpers'
+
+describe('dead-connection detection', () => {
+  let server: TestServer
+  let app: TalkApp
+  let relay: Proxy | undefined
+  const clients: TalkClient[] = []
+  beforeEach(async () => {
+    app = seedApp({ resume: true, closeTimeout: 100 })
+    server = await testServer(app)
+  })
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()))
+    await server.close()
+    await relay?.close()
+    relay = undefined
+  })
+
+  it('notices a silent link by its heartbeat, reconnects, and takes over its session with every push', async () => {
+    relay = await proxy(server.port)
+    const sender = await connect(`${server.url}?user=sender`, { heartbeat: false })
+    const receiver = await connect(`${relay.url}?user=receiver`, {
+      heartbeat: { interval: 30, timeout: 60 },
+      reconnect: { initialDelay: 5, maxDelay: 20 },
+    })
+    clients.push(sender, receiver)
+    await sender.request('document/create', { id: 'd' })
+    await receiver.request('document/get', { id: 'd' })
+    const id = receiver.id
+    const nodes = collect(receiver, 'node:create')
+    const closed = clientEvent(receiver, 'close')
+    const reconnected = clientEvent(receiver, 'reconnected')
+
+    // The network goes silent: no FIN, no RST. The server still thinks the receiver is there.
+    relay.blackhole()
+    for (let i = 1; i <= 5; i++) await sender.request('node/create', { type: 'task', data: i })
+    expect(app.clients.has(String(id))).toBe(true)
+
+    expect(await closed).toEqual({ code: 1006, reason: 'heartbeat timeout', willReconnect: true })
+    expect(await reconnected).toEqual({ client: id, resumed: true })
+    await until(receiver, ['node:create'], () => nodes.length >= 5)
+    expect(nodes.map((n) => n.data)).toEqual([1, 2, 3, 4, 5])
+    expect([...app.clients.keys()].sort()).toEqual([sender.id, id].sort())
+    expect(await receiver.request('document/get', { id: 'd' })).toMatchObject({ 'active-users': ['receiver', 'sender'] })
+  })
+
+  it('forgets pushes and replies the client acknowledges in its pings', async () => {
+    const raw = await server.client({ query: 'user=acks' })
+    await raw.request('document/create', { id: 'acks' })
+    for (let i = 1; i <= 3; i++) app.to('document/acks').send('note', { i })
+    for (let i = 1; i <= 3; i++) expect(await raw.nextPush()).toEqual({ command: 'note', i })
+    const session = (app.clients.get(raw.id) as Connection).session
+    expect(session?.logged).toBe(3)
+    expect(session?.bytes).toBeGreaterThan(0)
+    expect(await raw.request('talk/ping', { seen: 2, done: 0 })).toEqual({ status: 'success', ref: 2 })
+    expect(session?.logged).toBe(1)
+    expect(await raw.request('talk/ping', { seen: 3, done: 2 })).toEqual({ status: 'success', ref: 3 })
+    expect(session?.logged).toBe(0)
+    expect(session?.bytes).toBe(0)
+  })
+
+  it('gives up on a connection attempt that gets no welcome within connectTimeout', async () => {
+    const sockets: Socket[] = []
+    const mute: Server = createServer((socket) => void sockets.push(socket))
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', () => resolve()))
+    const address = mute.address()
+    const port = typeof address === 'object' && address !== null ? address.port : 0
+    try {
+      const failed = await connect(`ws://127.0.0.1:${port}`, { connectTimeout: 50, heartbeat: false }).catch((err: unknown) => err)
+      expect(failed).toMatchObject({ code: 'DISCONNECTED', message: `Could not connect to ws://127.0.0.1:${port}` })
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => mute.close(() => resolve()))
+    }
+  })
+})

@@ -1,0 +1,275 @@
+import type { TalkApp, TalkOptions } from '../../lib'
+import { connect, type ClientOptions, type TalkClient } from '../../lib/client'
+import type { Connection } from '../../lib/connection'
+import { testServer, type TestServer } from '../../lib/testing'
+import { seedApp } from '../helpers/seed-app'
+import { appEvent, clientEvent, collect, proxy, until, type Proxy } from './helpers'
+
+const FAST: ClientOptions = { heartbeat: false, reconnect: { initialDelay: 5, maxDelay: 20 } }
+
+/** Cuts a client's socket on the server side, like a dropped network, and waits until the server has handled it. */
+async function cut(app: TalkApp, id: string | undefined): Promise<void> {
+  const connection = app.clients.get(String(id)) as Connection
+  const closed = new Promise((resolve) => connection.socket.once('close', resolve))
+  connection.socket.terminate()
+  await closed
+}
+
+describe('resume', () => {
+  let server: TestServer
+  let app: TalkApp
+  let relay: Proxy | undefined
+  const clients: TalkClient[] = []
+  const start = async (options: TalkOptions = {}) => {
+    app = seedApp({ resume: true, closeTimeout: 200, ...options })
+    server = await testServer(app)
+  }
+  const open = async (user: string, options: ClientOptions = {}, url = server.url) => {
+    const client = await connect(`${url}?user=${user}`, { ...FAST, ...options })
+    clients.push(client)
+    return client
+  }
+  /** Two clients with document `d` open, the seed conversation's starting point. */
+  const pair = async (options: ClientOptions = {}) => {
+    const sender = await open('sender')
+    const receiver = await open('receiver', options, relay?.url ?? server.url)
+    await sender.request('document/create', { id: 'd' })
+    await receiver.request('document/get', { id: 'd' })
+    return { sender, receiver }
+  }
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()))
+    await server.close()
+    await relay?.close()
+    relay = undefined
+  })
+
+  it('sends a resume token in the welcome frame when resume is on', async () => {
+    await start()
+    const raw = await server.client()
+    expect(raw.welcome).toEqual({ command: 'welcome', client: expect.any(String), protocol: 1, resume: expect.any(String) })
+  })
+
+  it('after a cut during a broadcast, the client has every push once, in order, with the same id, rooms and state', async () => {
+    await start()
+    const { sender, receiver } = await pair()
+    const id = receiver.id
+    const nodes = collect(receiver, 'node:create')
+    const reconnected = clientEvent(receiver, 'reconnected')
+    const total = 200
+    let cutting: Promise<void> | undefined
+    app.use(async (ctx, next) => {
+      await next()
+      // Cut in the middle of the broadcast, on the server: pushes written this turn but not yet
+      // flushed are lost in flight, and the next ones find the socket gone.
+      if (ctx.route === 'node/create' && ctx.body.data === 40) cutting = cut(app, id)
+    })
+    const created = Array.from({ length: total }, (_, i) => sender.request('node/create', { type: 'task', data: i }))
+    await Promise.all(created)
+    expect(await reconnected).toEqual({ client: id, resumed: true })
+    await cutting
+    await until(receiver, ['node:create'], () => nodes.length >= total)
+    expect(nodes.map((n) => n.data)).toEqual(Array.from({ length: total }, (_, i) => i))
+    expect(receiver.id).toBe(id)
+    // Rooms and state came back: the receiver's own node:create goes to its document and reaches the sender.
+    const heard = new Promise((resolve) => sender.once('node:create', resolve))
+    expect(await receiver.request('node/create', { type: 'task', data: 'back' })).toEqual({ node: { id: total + 1, type: 'task', data: 'back' } })
+    expect(await heard).toEqual({ id: total + 1, type: 'task', data: 'back' })
+    expect((await app.presence('document/d')).map((m) => m.id).sort()).toEqual([sender.id, id].sort())
+  })
+
+  it('keeps a parked client in its rooms and logs what it misses; no disconnect until the window ends', async () => {
+    await start()
+    const { sender, receiver } = await pair({ reconnect: false })
+    const id = String(receiver.id)
+    const disconnects: string[] = []
+    app.on('disconnect', (client) => void disconnects.push(client.id))
+    await cut(app, id)
+    expect(app.sessions?.parked).toBe(1)
+    expect((await app.presence('document/d')).map((m) => m.id).sort()).toEqual([sender.id, id].sort())
+    await sender.request('node/create', { type: 'task', data: 'while away' })
+    expect(app.sessions?.parkedBytes).toBeGreaterThan(0)
+    expect(disconnects).toEqual([])
+  })
+
+  it('a goodbye (1000) or a closing tab (1001) ends the session at once', async () => {
+    await start()
+    for (const code of [1000, 1001]) {
+      const raw = await server.client({ query: 'user=tab' })
+      await raw.request('document/create', { id: `tab-${code}` })
+      const gone = appEvent(app, 'disconnect')
+      await raw.close(code)
+      const [client, closeCode] = await gone
+      expect([client.id, closeCode]).toEqual([raw.id, code])
+      expect(await app.presence(`document/tab-${code}`)).toEqual([])
+      expect(app.sessions?.parked).toBe(0)
+    }
+  })
+
+  it('past the window, resume fails cleanly: a new id, resumed false, onReconnect re-opens, queued requests follow it', async () => {
+    await start({ resume: { window: 30 } })
+    relay = await proxy(server.port)
+    const restored: unknown[] = []
+    let receiver: TalkClient | undefined
+    const hook = async (info: unknown) => {
+      restored.push(info)
+      await receiver?.request('document/get', { id: 'd' })
+    }
+    const opened = await pair({ onReconnect: hook })
+    receiver = opened.receiver
+    const oldId = receiver.id
+    const events: string[] = []
+    receiver.on('close', (e) => events.push(`close ${e.code} ${String(e.willReconnect)}`))
+    receiver.on('reconnected', (e) => events.push(`reconnected ${String(e.resumed)}`))
+    relay.refuse = true
+    const expired = appEvent(app, 'disconnect')
+    const dropped = clientEvent(receiver, 'close')
+    await cut(app, oldId)
+    await dropped
+    const [gone] = await expired
+    expect(gone.id).toBe(oldId)
+    expect(app.sessions?.parked).toBe(0)
+    expect(await app.presence('document/d')).toEqual([{ id: opened.sender.id, user: { name: 'sender' } }])
+    // Asked while disconnected: waits for the reconnection and for onReconnect to re-open the document.
+    const queued = receiver.request('node/create', { type: 'task', data: 'queued' })
+    const reconnected = clientEvent(receiver, 'reconnected')
+    relay.refuse = false
+    const info = await reconnected
+    expect(info).toEqual({ client: expect.any(String), resumed: false })
+    expect(info.client).not.toBe(oldId)
+    expect(receiver.id).toBe(info.client)
+    expect(await queued).toEqual({ node: { id: 1, type: 'task', data: 'queued' } })
+    expect(restored).toEqual([info])
+    expect(events).toEqual(['close 1006 true', 'reconnected false'])
+  })
+
+  it('runs a retried node:create once when its reply was lost: the retry is answered from the reply cache', async () => {
+    await start()
+    let cutOnce = false
+    app.use(async (ctx, next) => {
+      await next()
+      // The reply is written but not yet flushed: cutting now loses it, after the handler ran.
+      if (ctx.route === 'node/create' && !cutOnce) {
+        cutOnce = true
+        app.clients.get(ctx.client.id)?.socket.terminate()
+      }
+    })
+    const { sender, receiver } = await pair()
+    const reconnected = clientEvent(sender, 'reconnected')
+    const reply = await sender.request('node/create', { type: '/type/task', data: { name: 'A new task' } })
+    expect(await reconnected).toEqual({ client: sender.id, resumed: true })
+    expect(reply).toEqual({ node: { id: 1, type: '/type/task', data: { name: 'A new task' } } })
+    expect(await receiver.request('document/get', { id: 'd' })).toEqual({
+      document: { id: 'd', nodes: [{ id: 1, type: '/type/task', data: { name: 'A new task' } }] },
+      'active-users': ['receiver', 'sender'],
+    })
+  })
+
+  it('a retry of a request still running or still queued waits for that one run', async () => {
+    await start()
+    let release: () => void = () => undefined
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    let started: () => void = () => undefined
+    const running = new Promise<void>((resolve) => (started = resolve))
+    const runs: string[] = []
+    app.route('job/slow', async () => {
+      runs.push('slow')
+      started()
+      await gate
+      return { done: 'slow' }
+    })
+    app.route('job/quick', () => {
+      runs.push('quick')
+      return { done: 'quick' }
+    })
+    const client = await open('x')
+    const slow = client.request('job/slow')
+    const quick = client.request('job/quick') // waits behind job/slow: one request at a time per connection
+    await running
+    const reconnected = clientEvent(client, 'reconnected')
+    await cut(app, client.id)
+    expect(await reconnected).toEqual({ client: client.id, resumed: true })
+    release()
+    expect(await slow).toEqual({ done: 'slow' })
+    expect(await quick).toEqual({ done: 'quick' })
+    expect(runs).toEqual(['slow', 'quick'])
+  })
+
+  it('refuses a resume for another user, an unknown token, or a push count it cannot honour', async () => {
+    await start()
+    const first = await server.client({ query: 'user=alice' })
+    const token = String(first.welcome.resume)
+    await first.request('document/create', { id: 'a' })
+    await cut(app, first.id)
+    const other = await server.client({ query: `user=mallory&talk-resume=${token}&talk-seen=0` })
+    expect(other.welcome).toEqual({ command: 'welcome', client: expect.any(String), protocol: 1, resume: expect.any(String), resumed: false })
+    expect(other.id).not.toBe(first.id)
+    // The refused claim ended the session: the token is spent.
+    const late = await server.client({ query: `user=alice&talk-resume=${token}&talk-seen=0` })
+    expect(late.welcome.resumed).toBe(false)
+    const unknown = await server.client({ query: 'user=alice&talk-resume=nope&talk-seen=0' })
+    expect(unknown.welcome.resumed).toBe(false)
+
+    const second = await server.client({ query: 'user=bob' })
+    await cut(app, second.id)
+    const ahead = await server.client({ query: `user=bob&talk-resume=${String(second.welcome.resume)}&talk-seen=5` })
+    expect(ahead.welcome.resumed).toBe(false)
+    expect(await ahead.request('document/get', { id: 'a' })).toEqual({ status: 'success', ref: 1, document: { id: 'a', nodes: [] }, 'active-users': ['bob'] })
+  })
+
+  it('bounds parked memory: at most maxSessions parked, each log within maxPushes and maxBytes', async () => {
+    await start({ resume: { maxSessions: 2, maxPushes: 5, maxBytes: 400 } })
+    const raws = []
+    let replyBytes = 0
+    for (const user of ['p1', 'p2', 'p3']) {
+      const raw = await server.client({ query: `user=${user}` })
+      const reply = await raw.request(user === 'p1' ? 'document/create' : 'document/get', { id: 'room' })
+      if (user !== 'p1') replyBytes += Buffer.byteLength(JSON.stringify(reply)) // kept for a retry
+      raws.push(raw)
+    }
+    const evicted = appEvent(app, 'disconnect')
+    for (const raw of raws) await cut(app, raw.id)
+    const [gone] = await evicted
+    expect(gone.id).toBe(raws[0]?.id)
+    expect(app.sessions?.parked).toBe(2)
+    const bytesOf = (id: number, text: string) => Buffer.byteLength(JSON.stringify({ command: 'node:create', id, text }))
+
+    // Small pushes: the count bound holds each log at the last 5.
+    for (let i = 1; i <= 20; i++) app.to('document/room').send('node:create', { id: i, text: 'x'.repeat(30) })
+    expect(app.sessions?.parkedBytes).toBe(2 * 5 * bytesOf(20, 'x'.repeat(30)) + replyBytes)
+    // Big pushes: the byte bound holds each log at the last one (two would pass 400 bytes).
+    for (let i = 21; i <= 23; i++) app.to('document/room').send('node:create', { id: i, text: 'y'.repeat(300) })
+    expect(app.sessions?.parkedBytes).toBe(2 * bytesOf(23, 'y'.repeat(300)) + replyBytes)
+
+    // The evicted session is gone; the others resume only for a client that saw every dropped push.
+    const [p1, p2, p3] = raws.map((r) => ({ token: String(r.welcome.resume), id: r.id }))
+    const again1 = await server.client({ query: `user=p1&talk-resume=${p1!.token}&talk-seen=0` })
+    expect(again1.welcome.resumed).toBe(false)
+    const again2 = await server.client({ query: `user=p2&talk-resume=${p2!.token}&talk-seen=21` })
+    expect(again2.welcome.resumed).toBe(false)
+    const again3 = await server.client({ query: `user=p3&talk-resume=${p3!.token}&talk-seen=22` })
+    expect(again3.welcome).toEqual({ command: 'welcome', client: p3!.id, protocol: 1, resume: expect.any(String), resumed: true })
+    expect(await again3.nextPush()).toEqual({ command: 'node:create', id: 23, text: 'y'.repeat(300) })
+    expect(again3.pendingPushes).toEqual([])
+    expect(app.sessions?.parked).toBe(0)
+  })
+
+  it('checks its options at start-up', () => {
+    expect(() => seedApp({ resume: { window: 0 } })).toThrow(TypeError)
+    expect(() => seedApp({ resume: { maxBytes: -1 } })).toThrow(TypeError)
+    expect(() => seedApp({ resume: 'yes' as unknown as boolean })).toThrow(TypeError)
+  })
+
+  it('ends parked sessions when the app closes', async () => {
+    await start()
+    const raw = await server.client()
+    await raw.request('document/create', { id: 'z' })
+    await cut(app, raw.id)
+    const gone = appEvent(app, 'disconnect')
+    await app.close()
+    const [client] = await gone
+    expect(client.id).toBe(raw.id)
+    expect(app.sessions?.parked).toBe(0)
+  })
+})
