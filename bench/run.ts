@@ -4,7 +4,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { Builder, type Launch } from './lib/build'
 import { readConfig, type Config } from './lib/config'
-import { ensureFileLimit } from './lib/file-limit'
+import { fileLimit } from './lib/file-limit'
 import type { Measurement } from './lib/ipc'
 import { waitForQuiet } from './lib/machine'
 import { runLoad, startTarget, stopProcess } from './lib/processes'
@@ -28,10 +28,10 @@ async function main(): Promise<void> {
   const config = readConfig()
   const { sizes } = config
   if (config.scenarios.some((s) => s.id === 'S3')) {
-    const limit = ensureFileLimit(sizes.s3Connections + SPARE_FILES, __filename)
+    const limit = fileLimit()
     if (limit < sizes.s3Connections + SPARE_FILES) {
       sizes.s3Connections = Math.max(100, limit - SPARE_FILES)
-      console.log(`ulimit -n is ${limit} and cannot be raised: S3 uses ${sizes.s3Connections} connections`)
+      console.log(`ulimit -n is ${limit} (the hard limit; raise it as root for more): S3 uses ${sizes.s3Connections} connections`)
     }
   }
   const started = performance.now()
