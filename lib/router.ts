@@ -1,5 +1,6 @@
 import { match, type MatchFunction } from 'path-to-regexp'
 import type { Handler, Middleware, Params, RouteContext, RouteSpec } from './types'
+import type { Validator } from '../middleware/validate'
 
 /** Middleware with the pattern (full slash-form name) it is scoped to, if any. */
 export interface ScopedMiddleware {
@@ -82,8 +83,10 @@ export class Router {
 
   /**
    * Registers a route: `route(name, ...middleware, handler)`, or `route(name, spec, ...middleware, handler)`
-   * where `spec` holds zod schemas that check the body and params (VALIDATION_FAILED) and type the handler.
+   * where `spec` holds zod schemas that check the body and params (VALIDATION_FAILED) and type the handler;
+   * a `validate({ body })` middleware right after the name types the handler the same way.
    */
+  route<S extends RouteSpec>(name: string, validator: Validator<S>, ...handlers: [...Middleware<RouteContext<S>>[], Handler<RouteContext<S>>]): this
   route<S extends RouteSpec>(name: string, spec: S, ...handlers: [...Middleware<RouteContext<S>>[], Handler<RouteContext<S>>]): this
   route(name: string, ...handlers: [...Middleware[], Handler]): this
   route(name: string, ...rest: unknown[]): this {

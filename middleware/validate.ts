@@ -32,12 +32,21 @@ export function toIssues(error: z.ZodError, prefix?: string): ValidationIssue[] 
 }
 
 /**
+ * A `validate()` middleware carrying its schemas: put first after the route name, it types the
+ * handler's `ctx.body` and `ctx.params` like a route spec does.
+ */
+export interface Validator<S extends ValidateOptions = ValidateOptions> extends Middleware {
+  readonly spec: S
+}
+
+/**
  * Checks the body (and params) against zod schemas. On failure it answers `VALIDATION_FAILED`
  * with the issues (path, message, code) in `details`; on success the parsed value replaces the input.
+ * Right after the route name it also types the handler's `ctx.body` from the schema.
  *
- * @example app.route('node/create', validate({ body: NodeSchema }), handler)
+ * @example app.route('node/create', validate({ body: NodeSchema }), (ctx) => create(ctx.body.type))
  */
-export function validate(options: ValidateOptions): Middleware {
+export function validate<S extends ValidateOptions>(options: S): Validator<S> {
   if (options === null || typeof options !== 'object') throw new TypeError('validate() takes { body?, params? }')
   for (const key of ['body', 'params'] as const) {
     const schema = options[key]
@@ -46,7 +55,7 @@ export function validate(options: ValidateOptions): Middleware {
     }
   }
   const { body, params } = options
-  return function validate(ctx, next) {
+  const middleware: Middleware = function validate(ctx, next) {
     if (params !== undefined) {
       const result = params.safeParse(ctx.params)
       if (!result.success) throw new TalkError('VALIDATION_FAILED', 'Route parameters are invalid', toIssues(result.error, 'params'))
@@ -59,4 +68,5 @@ export function validate(options: ValidateOptions): Middleware {
     }
     return next()
   }
+  return Object.assign(middleware, { spec: options })
 }
