@@ -135,8 +135,11 @@ export class Session {
   closeReason = ''
   timer: NodeJS.Timeout | undefined
 
-  private frames: Frame[] = []
+  /** The push log: a ring, oldest at `head`, grown on demand up to `maxPushes` slots (idle clients cost nothing). */
+  private frames: (Frame | undefined)[] = []
   private sizes: number[] = []
+  private head = 0
+  private count = 0
   /** Number of the oldest logged push; `next - 1` pushes were sent in all. */
   private first = 1
   private next = 1
@@ -170,7 +173,7 @@ export class Session {
 
   /** Pushes logged now. */
   get logged(): number {
-    return this.frames.length
+    return this.count
   }
 
   /**
@@ -185,11 +188,17 @@ export class Session {
     }
     if (this.status === 'ended') return
     const bytes = byteLength(frame)
-    this.frames.push(frame)
-    this.sizes.push(bytes)
+    if (this.count === this.frames.length) {
+      if (this.frames.length < this.limits.maxPushes) this.grow()
+      else this.dropOldest()
+    }
+    const slot = (this.head + this.count) % this.frames.length
+    this.frames[slot] = frame
+    this.sizes[slot] = bytes
+    this.count++
     this.pushBytes += bytes
     this.next++
-    while (this.frames.length > this.limits.maxPushes || this.pushBytes > this.limits.maxBytes) this.dropOldest()
+    while (this.pushBytes > this.limits.maxBytes) this.dropOldest()
     this.connection.write(frame)
   }
 
@@ -200,13 +209,17 @@ export class Session {
 
   /** The logged pushes after the first `seen`, in order. */
   missed(seen: number): Frame[] {
-    return this.frames.slice(seen + 1 - this.first)
+    const out: Frame[] = []
+    for (let i = Math.max(0, seen + 1 - this.first); i < this.count; i++) {
+      out.push(this.frames[(this.head + i) % this.frames.length] as Frame)
+    }
+    return out
   }
 
   /** The client says it has received `seen` pushes and settled every request up to ref `done`: forget those. */
   acknowledge(seen: unknown, done: unknown): void {
     if (typeof seen === 'number' && Number.isSafeInteger(seen)) {
-      while (this.frames.length > 0 && this.first <= seen) this.dropOldest()
+      while (this.count > 0 && this.first <= seen) this.dropOldest()
     }
     if (typeof done === 'number' && Number.isSafeInteger(done)) {
       for (const [ref, entry] of this.replies) {
@@ -260,17 +273,32 @@ export class Session {
 
   /** Drops the log and the kept replies (the session ended). */
   clear(): void {
-    this.frames = []
-    this.sizes = []
-    this.first = this.next
-    this.pushBytes = 0
+    while (this.count > 0) this.dropOldest()
     this.replies.clear()
     this.replyBytes = 0
   }
 
+  /** Doubles the ring (8 slots at first, `maxPushes` at most), oldest first again. */
+  private grow(): void {
+    const capacity = Math.min(this.limits.maxPushes, Math.max(8, this.frames.length * 2))
+    const frames = new Array<Frame | undefined>(capacity).fill(undefined)
+    const sizes = new Array<number>(capacity).fill(0)
+    for (let i = 0; i < this.count; i++) {
+      const from = (this.head + i) % this.frames.length
+      frames[i] = this.frames[from]
+      sizes[i] = this.sizes[from] ?? 0
+    }
+    this.frames = frames
+    this.sizes = sizes
+    this.head = 0
+  }
+
   private dropOldest(): void {
-    this.frames.shift()
-    this.pushBytes -= this.sizes.shift() ?? 0
+    if (this.count === 0) return
+    this.frames[this.head] = undefined
+    this.pushBytes -= this.sizes[this.head] ?? 0
+    this.head = (this.head + 1) % this.frames.length
+    this.count--
     this.first++
   }
 

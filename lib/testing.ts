@@ -1,5 +1,7 @@
 import WebSocket from 'ws'
 import type { TalkApp } from './app'
+import { connect, type NodeClientOptions, type TalkClient } from './client'
+import type { RouteMap } from './types'
 
 /** A frame as JSON: a reply, a push or the welcome. */
 export type Frame = Record<string, unknown>
@@ -165,6 +167,7 @@ export class TestClient {
 /** An app listening on a free port, with connected test clients that it closes along with the app. */
 export class TestServer {
   private readonly open = new Set<TestClient>()
+  private readonly talkClients = new Set<TalkClient<RouteMap>>()
 
   constructor(
     readonly app: TalkApp,
@@ -186,8 +189,20 @@ export class TestServer {
     return out
   }
 
+  /**
+   * Connects the real TalkClient (typed by the app's route map, heartbeat off unless asked) and
+   * closes it with the server: `const c = await server.talkClient<typeof routes>({ query: 'user=a' })`.
+   */
+  async talkClient<R extends RouteMap = RouteMap>(options: NodeClientOptions & { query?: string } = {}): Promise<TalkClient<R>> {
+    const { query, ...rest } = options
+    const client = await connect<R>(query === undefined ? this.url : `${this.url}?${query}`, { heartbeat: false, ...rest })
+    this.talkClients.add(client as unknown as TalkClient<RouteMap>)
+    return client
+  }
+
   /** Closes every client, then the app. */
   async close(): Promise<void> {
+    await Promise.all([...this.talkClients].map((c) => c.close()))
     await Promise.all([...this.open].map((c) => c.close()))
     await this.app.close()
   }

@@ -164,6 +164,15 @@ describe('TalkClient requests and pushes', () => {
     expect(await raw.request('talk:ping', {}, { ref: 'p' })).toEqual({ status: 'success', ref: 'p' })
   })
 
+  it('testServer().talkClient() hands app authors a connected TalkClient, closed with the server', async () => {
+    const a = await server.talkClient({ query: 'user=a' })
+    const b = await server.talkClient({ query: 'user=b' })
+    await a.request('document/create', { id: 'harness' })
+    expect(await b.request('document/get', { id: 'harness' })).toEqual({
+      document: { id: 'harness', nodes: [] }, 'active-users': ['a', 'b'],
+    })
+  })
+
   it('checks its options once, at construction', () => {
     expect(() => createClient(server.url, { timeout: -1 })).toThrow(TypeError)
     expect(() => createClient(server.url, { reconnect: { initialDelay: 0 } })).toThrow(TypeError)
