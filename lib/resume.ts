@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Connection } from './connection'
-import { encodePush, RESUME_PARAM, SEEN_PARAM, type Codec, type Envelope, type Ref } from './protocol'
+import { TalkError } from './errors'
+import { encodeError, encodePush, RESUME_PARAM, SEEN_PARAM, type Codec, type Envelope, type Ref } from './protocol'
 import type { Rooms } from './rooms'
 import type { ClientState, HandshakeInfo, User } from './types'
 
@@ -146,11 +147,14 @@ export class Session {
   private pushBytes = 0
   private readonly replies = new Map<Ref, CachedReply>()
   private replyBytes = 0
+  /** The highest numeric ref whose kept reply was evicted to stay within bounds. */
+  private evictedUpTo = 0
 
   constructor(
     connection: Connection,
     token: string,
     private readonly limits: Limits,
+    private readonly codec: Codec,
   ) {
     this.connection = connection
     this.token = token
@@ -242,6 +246,12 @@ export class Session {
       else entry.retried = true
       return true
     }
+    if (entry === undefined && this.epoch > 0 && typeof ref === 'number' && ref <= this.evictedUpTo) {
+      // Refs count up and a socket keeps order: a missing ref below an evicted one ran already.
+      // Running it again could do the work twice, so the retry is refused instead.
+      this.connection.write(encodeError(ref, new TalkError('CONFLICT', 'This request already ran; its reply is no longer kept'), this.codec))
+      return true
+    }
     // A ref reused on the same connection is a new request (plain clients may reuse refs).
     if (entry !== undefined) this.dropReply(ref, entry)
     this.replies.set(ref, { epoch: this.epoch, frame: undefined, bytes: 0, retried: false })
@@ -312,7 +322,9 @@ export class Session {
     if (this.replies.size <= this.limits.maxReplies && this.replyBytes <= this.limits.maxReplyBytes) return
     for (const [ref, entry] of this.replies) {
       if (this.replies.size <= this.limits.maxReplies && this.replyBytes <= this.limits.maxReplyBytes) return
-      if (entry.frame !== undefined) this.dropReply(ref, entry)
+      if (entry.frame === undefined) continue
+      this.dropReply(ref, entry)
+      if (typeof ref === 'number' && ref > this.evictedUpTo) this.evictedUpTo = ref
     }
   }
 }
@@ -430,7 +442,7 @@ export class Sessions {
     const token = newToken()
     const session = claim?.session
     if (session === undefined) {
-      const fresh = new Session(connection, token, this.limits)
+      const fresh = new Session(connection, token, this.limits, this.host.codec)
       connection.session = fresh
       this.live.set(token, fresh)
       const fields = claim === undefined ? { resume: token } : { resume: token, resumed: false }

@@ -196,6 +196,26 @@ describe('resume', () => {
     expect(runs).toEqual(['slow', 'quick'])
   })
 
+  it('refuses a retry whose reply was evicted from the cache rather than running it twice', async () => {
+    await start({ resume: { maxReplies: 2 } })
+    const runs: number[] = []
+    app.route('count', (ctx) => {
+      runs.push(Number(ctx.body.n))
+      return { n: ctx.body.n }
+    })
+    const raw = await server.client()
+    for (const n of [1, 2, 3]) expect(await raw.request('count', { n }, { ref: n })).toEqual({ status: 'success', ref: n, n })
+    await cut(app, raw.id)
+    const again = await server.client({ query: `talk-resume=${String(raw.welcome.resume)}&talk-seen=0` })
+    expect(again.welcome.resumed).toBe(true)
+    expect(await again.request('count', { n: 1 }, { ref: 1 })).toEqual({
+      status: 'error', ref: 1, error: { code: 'CONFLICT', message: 'This request already ran; its reply is no longer kept' },
+    })
+    expect(await again.request('count', { n: 3 }, { ref: 3 })).toEqual({ status: 'success', ref: 3, n: 3 })
+    expect(await again.request('count', { n: 4 }, { ref: 4 })).toEqual({ status: 'success', ref: 4, n: 4 })
+    expect(runs).toEqual([1, 2, 3, 4])
+  })
+
   it('refuses a resume for another user, an unknown token, or a push count it cannot honour', async () => {
     await start()
     const first = await server.client({ query: 'user=alice' })
