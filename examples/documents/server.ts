@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
-import type { TalkApp } from 'talk'
+import { bridge, resource, type TalkApp } from 'talk'
 import { documentsApp, type DocumentsOptions } from './app'
 import { publicDir, readPublicFiles, serveFiles } from './static-files'
 
@@ -40,7 +40,11 @@ export async function startServer(options: ServerOptions = {}): Promise<DemoServ
   const files = readPublicFiles(publicDir())
   files.set('/talk-client.js', { type: 'text/javascript; charset=utf-8', body: await (options.clientBundle ?? prebuiltClient)() })
   const app = documentsApp(options)
-  const server = createServer(serveFiles(files))
+  // The documents over REST too (docs/migrating-from-rest.md): `GET /documents/:id` answers what
+  // `document:get` does, `POST /documents/:id` is `document:update`; other paths are the page's.
+  const rest = bridge(app, { routes: resource('/documents', 'document') })
+  const page = serveFiles(files)
+  const server = createServer((req, res) => rest(req, res, () => page(req, res)))
   app.attach(server)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
