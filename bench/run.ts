@@ -6,6 +6,7 @@ import { Builder, type Launch } from './lib/build'
 import { readConfig, type Config } from './lib/config'
 import { fileLimit } from './lib/file-limit'
 import type { Measurement } from './lib/ipc'
+import { takeBenchLock } from './lib/lock'
 import { waitForQuiet } from './lib/machine'
 import { runLoad, startTarget, stopProcess } from './lib/processes'
 import { Results, format, isDisturbed } from './lib/report'
@@ -21,6 +22,9 @@ const QUIET_WAIT_MS = 2000
 const QUIET_WAIT_TOTAL_MS = 60_000
 let quietWaited = 0
 
+/** Longest wait for another bench run on this machine to finish, ms. */
+const LOCK_WAIT_MS = 15 * 60_000
+
 /** A target that fails to start this many times in a row is left out for the rest of the run. */
 const START_ATTEMPTS = 2
 
@@ -34,6 +38,8 @@ async function main(): Promise<void> {
       console.log(`ulimit -n is ${limit} (the hard limit; raise it as root for more): S3 uses ${sizes.s3Connections} connections`)
     }
   }
+  const release = await takeBenchLock(LOCK_WAIT_MS)
+  if (release === undefined) console.log('another bench run is still going: these figures are disturbed by it')
   const started = performance.now()
   const budgetMs = config.budgetSeconds * 1000
   const elapsed = (): number => performance.now() - started
@@ -41,7 +47,14 @@ async function main(): Promise<void> {
   if (config.addedBaselines.length > 0) console.log(`added for ratios: ${config.addedBaselines.join(', ')}`)
 
   const builder = new Builder()
-  process.on('exit', () => builder.dispose())
+  process.on('exit', () => {
+    builder.dispose()
+    release?.()
+  })
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    // Exiting runs the exit hook; the children see their IPC channel close and exit too.
+    process.once(signal, () => process.exit(130))
+  }
   const generator = builder.launch(LOAD_MAIN, 'load')
   const results = new Results()
   const startFailures = new Map<string, number>()

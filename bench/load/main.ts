@@ -32,6 +32,8 @@ if (raw === undefined || process.send === undefined) {
   console.error('bench/load/main.ts is started by bench/run.ts')
   process.exit(2)
 }
+// The runner went away (interrupted): stop at once rather than finish a run nobody reads.
+process.on('disconnect', () => process.exit(1))
 const job = JSON.parse(raw) as Job
 const checks = new Checks()
 run(job, checks).then(

@@ -27,20 +27,22 @@ const currentDocument = loadState<Document>({
   required: false,
 })
 
-app.route('echo', validate({ body: Echo }), currentDocument, (ctx) => {
+// validate() right after the name types ctx.body; auth.require() is the per-message auth check.
+const signedIn = auth.require()
+
+app.route('echo', validate({ body: Echo }), signedIn, currentDocument, (ctx) => {
   ctx.reply({ echo: ctx.body })
 })
 
-app.route('join', validate({ body: Join }), currentDocument, (ctx) => {
-  const { room } = ctx.body as z.output<typeof Join>
+app.route('join', validate({ body: Join }), signedIn, currentDocument, (ctx) => {
+  const { room } = ctx.body
   if (!documents.has(room)) documents.set(room, { id: room })
   ctx.state['document'] = room
   ctx.join(room)
 })
 
-app.route('publish', validate({ body: Publish }), currentDocument, (ctx) => {
-  const body = ctx.body as z.output<typeof Publish>
-  ctx.to(body.room).send('news', body)
+app.route('publish', validate({ body: Publish }), signedIn, currentDocument, (ctx) => {
+  ctx.to(ctx.body.room).send('news', ctx.body)
 })
 
 void app.listen(0, '127.0.0.1').then(({ port }) => serveControl(port))
