@@ -1,12 +1,11 @@
-import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 
-/** The browser entry next to this file: browser.ts from source (ts-node, Jest), browser.js from dist. */
-function entryPoint(): string {
-  const ts = join(__dirname, 'browser.ts')
-  return existsSync(ts) ? ts : join(__dirname, 'browser.js')
-}
+/**
+ * The bundle's entry: named re-exports of the browser entry next to this file (browser.ts from source,
+ * browser.js from dist). Going through ESM re-exports keeps the names even when browser.js is CommonJS.
+ */
+const ENTRY = "export { connect, createClient, TalkClient, TalkError, backoffDelay } from './browser'"
 
 /**
  * Builds the browser ES module (exports `connect`, `createClient`, `TalkClient`, `TalkError`) in memory
@@ -19,7 +18,7 @@ function entryPoint(): string {
 export async function buildBrowserBundle(): Promise<string> {
   const esbuild = await import('esbuild')
   const result = await esbuild.build({
-    entryPoints: [entryPoint()],
+    stdin: { contents: ENTRY, resolveDir: __dirname, sourcefile: 'talk-client-bundle-entry.js', loader: 'js' },
     bundle: true,
     format: 'esm',
     platform: 'browser',

@@ -1,0 +1,11 @@
+import { buildBrowserBundle } from '../../lib/client'
+
+describe('the browser bundle', () => {
+  it('is one ES module exporting connect, createClient, TalkClient, TalkError and backoffDelay, with no Node imports', async () => {
+    const js = await buildBrowserBundle()
+    const exported = /export\s*\{([^}]*)\}\s*;?\s*$/.exec(js)?.[1] ?? ''
+    const names = exported.split(',').map((entry) => entry.trim().split(/\s+as\s+/).pop()).sort()
+    expect(names).toEqual(['TalkClient', 'TalkError', 'backoffDelay', 'connect', 'createClient'])
+    expect(js).not.toMatch(/\brequire\(|from\s*["']node:|from\s*["']ws["']/)
+  })
+})
