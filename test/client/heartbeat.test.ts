@@ -26,7 +26,7 @@ describe('dead-connection detection', () => {
     relay = await proxy(server.port)
     const sender = await connect(`${server.url}?user=sender`, { heartbeat: false })
     const receiver = await connect(`${relay.url}?user=receiver`, {
-      heartbeat: { interval: 30, timeout: 60 },
+      heartbeat: { interval: 50, timeout: 150 },
       reconnect: { initialDelay: 5, maxDelay: 20 },
     })
     clients.push(sender, receiver)
