@@ -75,6 +75,20 @@ export function redisStore<T>(options: RedisStoreOptions = {}): Store<T> {
     }
   }
 
+  // Updates of one key from this process wait for each other: they would only collide and retry.
+  // Conflicts are then between processes only.
+  const tails = new Map<string, Promise<unknown>>()
+  function queued<R>(k: string, run: () => Promise<R>): Promise<R> {
+    const previous = tails.get(k) ?? Promise.resolve()
+    const result = previous.then(run, run)
+    const tail = result.catch(() => undefined)
+    tails.set(k, tail)
+    void tail.then(() => {
+      if (tails.get(k) === tail) tails.delete(k)
+    })
+    return result
+  }
+
   return {
     get: (k) =>
       guarded('get', async () => {
@@ -85,8 +99,7 @@ export function redisStore<T>(options: RedisStoreOptions = {}): Store<T> {
       guarded('set', async () => {
         await runScript(redis, PUT, [key(k), versions], [JSON.stringify(value)])
       }),
-    update: (k, change) =>
-      guarded('update', async () => {
+    update: (k, change) => queued(k, () => guarded('update', async () => {
         for (let attempt = 1; attempt <= maxAttempts; attempt++) {
           const [version, json] = await redis.hmget(key(k), 'v', 'd')
           const current = json === null || json === undefined ? undefined : (JSON.parse(json) as T)
@@ -99,7 +112,7 @@ export function redisStore<T>(options: RedisStoreOptions = {}): Store<T> {
           if (attempt > 2) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(attempt * 2, 50)))
         }
         throw new TalkError('UNAVAILABLE', 'Too many concurrent changes, try again')
-      }),
+      })),
     delete: (k) => guarded('delete', async () => (await redis.del(key(k))) === 1),
     keys: (p = '') =>
       guarded('keys', async () => {

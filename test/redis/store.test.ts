@@ -1,0 +1,117 @@
+import { memoryStore, TalkError, type Store } from '../../lib'
+import { redisStore } from '../../lib/store/redis'
+import { describeRedis, RedisServer, redisSource } from '../helpers/redis-server'
+
+interface Counter {
+  n: number
+  tags?: string[]
+}
+
+/** The Store contract, run against each implementation. */
+function storeContract(name: string, make: () => Promise<{ store: Store<Counter>; peer: Store<Counter>; close(): Promise<void> }>): void {
+  describe(`${name} store`, () => {
+    let store: Store<Counter>
+    let peer: Store<Counter>
+    let close: () => Promise<void>
+    beforeEach(async () => {
+      ;({ store, peer, close } = await make())
+    })
+    afterEach(() => close())
+
+    it('keeps a value and gives copies, never the value itself', async () => {
+      expect(await store.get('a')).toBeUndefined()
+      const value = { n: 1, tags: ['x'] }
+      await store.set('a', value)
+      value.tags.push('changed after set')
+      const read = await store.get('a')
+      expect(read).toEqual({ n: 1, tags: ['x'] })
+      read?.tags?.push('changed after get')
+      expect(await peer.get('a')).toEqual({ n: 1, tags: ['x'] })
+    })
+
+    it('updates atomically and resolves with the value stored', async () => {
+      expect(await store.update('c', (cur) => ({ n: (cur?.n ?? 0) + 1 }))).toEqual({ n: 1 })
+      expect(await store.update('c', (cur) => ({ n: (cur?.n ?? 0) + 1 }))).toEqual({ n: 2 })
+      // Returning undefined leaves the value as it is.
+      expect(await store.update('c', () => undefined)).toEqual({ n: 2 })
+      expect(await store.update('missing', () => undefined)).toBeUndefined()
+      expect(await store.get('missing')).toBeUndefined()
+    })
+
+    it('loses no update when two handles change one key at once', async () => {
+      let runs = 0
+      const bump = (cur: Counter | undefined): Counter => {
+        runs++
+        return { n: (cur?.n ?? 0) + 1 }
+      }
+      await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? store : peer).update('hot', bump)))
+      expect(await store.get('hot')).toEqual({ n: 40 })
+      expect(runs).toBeGreaterThanOrEqual(40)
+    })
+
+    it('deletes, and a key made again after a delete starts over', async () => {
+      await store.set('d', { n: 5 })
+      expect(await store.delete('d')).toBe(true)
+      expect(await store.delete('d')).toBe(false)
+      expect(await peer.get('d')).toBeUndefined()
+      expect(await store.update('d', (cur) => ({ n: (cur?.n ?? 0) + 1 }))).toEqual({ n: 1 })
+    })
+
+    it('lists keys by prefix, glob characters taken literally', async () => {
+      await Promise.all(['doc:1', 'doc:2', 'doc*', 'note:1', 'd[o]c'].map((k) => store.set(k, { n: 0 })))
+      expect((await store.keys('doc:')).sort()).toEqual(['doc:1', 'doc:2'])
+      expect((await store.keys('doc*')).sort()).toEqual(['doc*'])
+      expect((await store.keys('d[o]')).sort()).toEqual(['d[o]c'])
+      expect((await peer.keys()).sort()).toEqual(['d[o]c', 'doc*', 'doc:1', 'doc:2', 'note:1'])
+    })
+  })
+}
+
+storeContract('memory', async () => {
+  const store = memoryStore<Counter>()
+  return { store, peer: store, close: async () => {} }
+})
+
+describeRedis('Redis store', (source) => {
+  let redis: RedisServer | undefined
+  let url: string
+  let run = 0
+  beforeAll(async () => {
+    if (source.kind === 'binary') redis = await RedisServer.start(source.binary)
+    url = redis?.url ?? (source.kind === 'url' ? source.url : '')
+  })
+  afterAll(() => redis?.close())
+
+  // Two stores on two connections: as two nodes would be.
+  storeContract('redis', async () => {
+    const prefix = `talk-test-${process.pid}-${Date.now()}-${run++}:`
+    const store = redisStore<Counter>({ url, prefix })
+    const peer = redisStore<Counter>({ url, prefix })
+    return { store, peer, close: async () => void (await Promise.all([store.close(), peer.close()])) }
+  })
+
+  it('refuses bad options at start-up', () => {
+    expect(() => redisStore({ url: 5 as unknown as string })).toThrow(TypeError)
+    expect(() => redisStore({ maxAttempts: 0 })).toThrow(TypeError)
+    expect(() => redisStore({ prefix: 5 as unknown as string })).toThrow(TypeError)
+  })
+
+  it('answers UNAVAILABLE while Redis is away, and works again once it is back', async () => {
+    if (redis === undefined || redisSource().kind !== 'binary') {
+      console.warn('skipping the Redis outage test: it needs a redis-server of its own, not REDIS_URL')
+      return
+    }
+    const store = redisStore<Counter>({ url, prefix: 'outage:' })
+    try {
+      await store.set('k', { n: 1 })
+      await redis.stop()
+      await expect(store.get('k')).rejects.toEqual(new TalkError('UNAVAILABLE', 'Shared state is unavailable, try again'))
+      await expect(store.update('k', () => ({ n: 2 }))).rejects.toBeInstanceOf(TalkError)
+      await redis.restart()
+      // Redis persisted nothing (as configured for tests), so the store starts empty, and works.
+      expect(await store.update('k', (cur) => ({ n: (cur?.n ?? 0) + 1 }))).toEqual({ n: 1 })
+    } finally {
+      await store.close()
+    }
+  })
+})
