@@ -38,6 +38,13 @@ describe('the documents demo over REST', () => {
     expect(await ann.nextPush()).toEqual({ command: 'document:update', document: 'd1', version: 2, data: { title: 'Hello' } })
   })
 
+  it('lists the documents at GET /documents', async () => {
+    const ann = await demo.client('ann')
+    await ann.request('document/create', { id: 'hello-world' })
+    const list = await get('/documents')
+    expect([list.status, JSON.parse(list.body)]).toEqual([200, { status: 'success', documents: [{ id: 'hello-world', version: 1, nodes: 0 }] }])
+  })
+
   it('still serves the page and its files', async () => {
     const page = await get('/')
     expect([page.status, page.type]).toEqual([200, 'text/html; charset=utf-8'])
