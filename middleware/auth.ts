@@ -93,7 +93,7 @@ export function userKey(user: User | undefined): string | undefined {
  * `auth/refresh`. Use it with `app.use()`, which registers the hook; guard routes with `auth.require()`.
  *
  * @example
- * app.use(auth({ from: ['header', 'cookie'], verify: jwt({ secret: process.env.JWT_SECRET }) }))
+ * app.use(auth({ from: ['header', 'cookie'], verify: jwt({ secret: process.env.JWT_SECRET ?? '' }) }))
  * app.route('document/delete', auth.require((user) => user.role === 'admin'), handler)
  */
 export function auth(options: AuthOptions): AuthMiddleware {
