@@ -223,6 +223,9 @@ class RedisBus implements RedisAdapter {
       // The channel is subscribed again by hand on every reconnect, to know when pushes flow again.
       autoResubscribe: false,
     }
+    // ioredis waits this long for a dropped socket to close before destroying it (default 2 s, an
+    // option its types omit): long enough to hold a failed start-up or a test run open.
+    Object.assign(base, { disconnectTimeout: 200 })
     const redis = this.url === undefined ? new Redis(base) : new Redis(this.url, base)
     redis.on('error', (err: unknown) => this.trouble(`connection:${role}`, err, 'Redis connection error'))
     if (role === 'sub') {
