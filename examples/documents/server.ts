@@ -2,8 +2,9 @@ import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
-import { bridge, resource, type TalkApp } from 'talk'
+import { bridge, redisAdapter, redisStore, resource, type TalkApp } from 'talk'
 import { documentsApp, type DocumentsOptions } from './app'
+import type { Doc } from './model'
 import { publicDir, readPublicFiles, serveFiles } from './static-files'
 
 /** Options of `startServer()`. */
@@ -86,8 +87,13 @@ async function prebuiltClient(): Promise<string> {
 async function main(): Promise<void> {
   const port = process.env.PORT === undefined ? 3000 : Number(process.env.PORT)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, not "${process.env.PORT}"`)
-  const demo = await startServer({ port })
-  console.log(`Talk documents demo on ${demo.url} (open it in two windows)`)
+  // REDIS_URL makes this one node of many: documents in Redis, pushes and presence through it (docs/scaling.md).
+  const redisUrl = process.env.REDIS_URL
+  const shared = redisUrl === undefined || redisUrl === ''
+    ? {}
+    : { store: redisStore<Doc>({ url: redisUrl, prefix: 'talk-demo:docs:' }), adapter: redisAdapter({ url: redisUrl, prefix: 'talk-demo:' }) }
+  const demo = await startServer({ port, ...shared })
+  console.log(`Talk documents demo on ${demo.url}${redisUrl ? ` with Redis at ${redisUrl}` : ''} (open it in two windows)`)
   const stop = (signal: string): void => {
     demo.app.log.info({ signal }, 'shutting down')
     demo.close().then(
