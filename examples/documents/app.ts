@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import {
-  loadState, logger, memoryStore, talk, TalkError, type Adapter, type Client, type RoomTarget, type Store, type TalkApp,
+  loadState, logger, memoryStore, talk, TalkError,
+  type Adapter, type Client, type HandshakeMiddleware, type RoomTarget, type Store, type TalkApp,
 } from 'talk'
 import { addNode, deleteNode, documentKey, newDoc, updateData, updateNode, type Changed, type Doc } from './model'
 import { routes } from './schemas'
@@ -17,6 +18,12 @@ export interface DocumentsOptions {
   logger?: Logger
   /** Most documents the store may hold; `document:create` past it answers PAYLOAD_TOO_LARGE (default 1000). */
   maxDocuments?: number
+  /**
+   * Authentication put in front of everything, e.g. `auth({ verify: jwt({ secret }), from: 'query' })`.
+   * Without it a connection names itself with `?user=` (a display name, not authentication); with
+   * it, active users show the verified user's `name` (or `sub`).
+   */
+  auth?: HandshakeMiddleware
 }
 
 /** What a route needs of its context to open documents and announce changes. */
@@ -50,6 +57,7 @@ export function documentsApp(options: DocumentsOptions = {}): TalkApp {
   const app = talk({ logger: options.logger, adapter: options.adapter, resume: true })
   const serial = keyedSerial()
 
+  if (options.auth !== undefined) app.use(options.auth)
   app.handshake(nameFromQuery())
   app.use(logger())
   // The current document, loaded before node:* handlers run; they change it in its critical section.
@@ -73,10 +81,12 @@ export function documentsApp(options: DocumentsOptions = {}): TalkApp {
     const previous = ctx.state.document
     if (typeof previous === 'string' && previous !== id) ctx.leave(documentKey(previous))
     ctx.state.document = id
-    const joining = !ctx.client.rooms.has(room)
+    const wasIn = ctx.client.rooms.has(room)
     ctx.join(room)
+    // Only a real arrival is news to the others: not a second get, nor a REST request (it has no rooms).
+    const arrived = !wasIn && ctx.client.rooms.has(room)
     const users = await activeUsers(room)
-    if (joining) ctx.to(room).send('document:users', { document: id, 'active-users': users })
+    if (arrived) ctx.to(room).send('document:users', { document: id, 'active-users': users })
     return users
   }
 

@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { dirname, join } from 'node:path'
 import { bridge, redisAdapter, redisStore, resource, type TalkApp } from 'talk'
+import { buildBrowserBundle } from 'talk/client'
 import { documentsApp, type DocumentsOptions } from './app'
 import type { Doc } from './model'
 import { publicDir, readPublicFiles, serveFiles } from './static-files'
@@ -13,7 +12,7 @@ export interface ServerOptions extends DocumentsOptions {
   port?: number
   /** Interface to bind (default: every interface). */
   host?: string
-  /** Makes the browser client's ES module, served at `/talk-client.js` (default: the one `npm run build:client` wrote). */
+  /** Makes the browser client's ES module, served at `/talk-client.js` (default: `buildBrowserBundle()`, once at start-up). */
   clientBundle?: () => Promise<string>
 }
 
@@ -39,7 +38,7 @@ export interface DemoServer {
  */
 export async function startServer(options: ServerOptions = {}): Promise<DemoServer> {
   const files = readPublicFiles(publicDir())
-  files.set('/talk-client.js', { type: 'text/javascript; charset=utf-8', body: await (options.clientBundle ?? prebuiltClient)() })
+  files.set('/talk-client.js', { type: 'text/javascript; charset=utf-8', body: await (options.clientBundle ?? buildBrowserBundle)() })
   const app = documentsApp(options)
   // The documents over REST too (docs/migrating-from-rest.md): `GET /documents/:id` answers what
   // `document:get` does, `POST /documents/:id` is `document:update`; other paths are the page's.
@@ -70,16 +69,6 @@ export async function startServer(options: ServerOptions = {}): Promise<DemoServ
         await options.store?.close()
       })())
     },
-  }
-}
-
-/** The browser client that `npm run build:client` wrote to the package's dist/browser/talk-client.js. */
-async function prebuiltClient(): Promise<string> {
-  const path = join(dirname(require.resolve('talk/package.json')), 'dist', 'browser', 'talk-client.js')
-  try {
-    return await readFile(path, 'utf8')
-  } catch (err) {
-    throw new Error(`No browser client at ${path}: run \`npm run build:client\` (npm start does)`, { cause: err })
   }
 }
 

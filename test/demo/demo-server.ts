@@ -1,7 +1,7 @@
 import pino from 'pino'
 import { TestClient, type Frame } from 'talk/testing'
 import { startServer, type DemoServer, type ServerOptions } from '../../examples/documents/server'
-import { buildBrowserBundle } from '../../lib/client/build'
+import { buildBrowserBundle } from 'talk/client'
 
 // The browser client is built once per test file, from source.
 let bundle: Promise<string> | undefined

@@ -28,9 +28,9 @@ type Reading = 'users' | 'tasks' | 'status'
 /** Installed in every page before its scripts: what the test reads off the page (no eval: the page's CSP forbids it). */
 function installReaders(): void {
   const read = (kind: string): unknown => {
-    if (kind === 'users') return [...document.querySelectorAll('#active-users li')].map((li) => li.textContent ?? '')
+    if (kind === 'users') return Array.from(document.querySelectorAll('#active-users li'), (li) => li.textContent ?? '')
     if (kind === 'status') return document.getElementById('status')?.dataset.state ?? ''
-    return [...document.querySelectorAll<HTMLInputElement>('#tasks li input.name')].map((input) => {
+    return Array.from(document.querySelectorAll<HTMLInputElement>('#tasks li input.name'), (input) => {
       const done = input.parentElement?.querySelector<HTMLInputElement>('input[type=checkbox]')?.checked === true
       return `${done ? '[x]' : '[ ]'} ${input.value}`
     })
@@ -68,7 +68,7 @@ async function sideBySide(browser: Browser, left: Buffer, right: Buffer): Promis
   const img = (png: Buffer): string =>
     `<img src="data:image/png;base64,${png.toString('base64')}" style="border-radius:8px;box-shadow:0 2px 10px rgba(0,0,0,.18)">`
   await page.setContent(`<body style="margin:0;padding:16px;display:flex;gap:16px;background:#cfd5e3">${img(left)}${img(right)}</body>`)
-  await page.waitForFunction(() => [...document.images].every((i) => i.complete))
+  await page.waitForFunction(() => Array.from(document.images).every((i) => i.complete))
   const png = await page.screenshot()
   await page.close()
   return png

@@ -1,5 +1,7 @@
+import { SignJWT } from 'jose'
 import WebSocket from 'ws'
-import type { TestClient } from 'talk/testing'
+import { auth, jwt } from 'talk'
+import { TestClient } from 'talk/testing'
 import { MAX_FIELDS, MAX_NODES } from '../../examples/documents/model'
 import { Demo } from './demo-server'
 
@@ -195,6 +197,27 @@ describe('the documents demo routes', () => {
       })
       expect(status).toBe(400)
       expect(await a.request('document:list', {})).toEqual({ status: 'success', ref: 1, documents: [] })
+    })
+
+    it('puts auth() in front: no token is refused with 401, a token names the user', async () => {
+      const secret = 'a demo secret of at least 32 bytes!'
+      const guarded = await Demo.start({ auth: auth({ verify: jwt({ secret }), from: 'query' }) })
+      try {
+        const refused = await new Promise<number | undefined>((resolve, reject) => {
+          const socket = new WebSocket(`${guarded.wsUrl}/?user=mallory`)
+          socket.once('unexpected-response', (_req, res) => resolve(res.statusCode))
+          socket.once('open', () => reject(new Error('accepted')))
+        })
+        expect(refused).toBe(401)
+        const token = await new SignJWT({ name: 'Carol' }).setProtectedHeader({ alg: 'HS256' }).setSubject('u1')
+          .setExpirationTime('1h').sign(new TextEncoder().encode(secret))
+        const carol = await TestClient.connect(guarded.wsUrl, { query: `token=${token}&user=mallory` })
+        await carol.request('document:create', { id: 'private' })
+        expect(await carol.request('document:get', { id: 'private' })).toMatchObject({ 'active-users': ['Carol'] })
+        await carol.close()
+      } finally {
+        await guarded.close()
+      }
     })
 
     it('answers NOT_FOUND for a route the demo does not have', async () => {
