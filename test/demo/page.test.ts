@@ -1,25 +1,12 @@
-import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { launchBrowser, missingBrowser } from '../helpers/browser'
 import { Demo } from './demo-server'
 
 jest.setTimeout(60_000)
 
-/** Debian's chromium (or CHROMIUM_PATH), or why there is none. */
-function chromiumPath(): { path: string } | { reason: string } {
-  const candidates = process.env.CHROMIUM_PATH !== undefined ? [process.env.CHROMIUM_PATH] : ['/usr/bin/chromium', '/usr/bin/chromium-browser']
-  for (const path of candidates) {
-    try {
-      accessSync(path, constants.X_OK)
-      return { path }
-    } catch {
-      // not here
-    }
-  }
-  return { reason: `no chromium at ${candidates.join(' or ')} (set CHROMIUM_PATH)` }
-}
-
-const found = chromiumPath()
+const missing = missingBrowser()
 const ARTIFACTS = join(__dirname, '..', '..', 'artifacts')
 const VIEWPORT = { width: 520, height: 520 }
 
@@ -74,17 +61,17 @@ async function sideBySide(browser: Browser, left: Buffer, right: Buffer): Promis
   return png
 }
 
-if ('reason' in found && process.env.CI !== 'true') {
-  console.log(`skipping the demo page browser test: ${found.reason}`)
-}
+if (missing !== undefined && process.env.CI !== 'true') console.warn(`skipping the demo page browser test: ${missing}`)
 
-;('path' in found || process.env.CI === 'true' ? describe : describe.skip)('the documents page in two real browsers', () => {
+// Under CI=true a missing chromium is not skipped: launchBrowser() fails the run.
+;(missing === undefined || process.env.CI === 'true' ? describe : describe.skip)('the documents page in two real browsers', () => {
   let demo: Demo
   let browser: Browser
 
   beforeAll(async () => {
-    if (!('path' in found)) throw new Error(`CI=true needs a browser: ${found.reason}`)
-    browser = await chromium.launch({ executablePath: found.path, headless: true })
+    const launched = await launchBrowser()
+    if (launched === undefined) throw new Error('no browser')
+    browser = launched
   })
   afterAll(async () => {
     await browser?.close()
