@@ -20,6 +20,9 @@ describe('the documents demo over REST', () => {
     const overHttp = await get('/documents/hello-world')
     expect(overHttp.status).toBe(200)
     expect(JSON.parse(overHttp.body)).toEqual(overSocket)
+    // a reader over HTTP is not a member of the document: the sockets hear nothing of it
+    await ann.request('document/list')
+    expect(ann.pendingPushes).toEqual([])
 
     const missing = await get('/documents/nope')
     const { ref: _ref2, ...notFound } = await ann.request('document/get', { id: 'nope' })
