@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import { TalkError } from '../errors'
 import type { Codec } from '../protocol'
+import { exceedsJsonLimits, type JsonLimits } from '../security/json-bounds'
 
 /** A JSON media type: `application/json` or a `+json` suffix such as `application/merge-patch+json`. */
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json$/
@@ -16,13 +17,20 @@ function hasBody(req: IncomingMessage): boolean {
  * Reads a request's JSON body, at most `limit` bytes. Resolves with the object, or undefined when
  * the request has no body. Rejects with a TalkError: `PAYLOAD_TOO_LARGE` past the limit (told by
  * Content-Length before reading, or counted while reading); `BAD_REQUEST` for a body that is not
- * JSON, not valid UTF-8, not an object, compressed, or sent with a Content-Type other than JSON
+ * JSON, not valid UTF-8, not an object, nested deeper or holding more elements than `bounds` allow,
+ * compressed, or sent with a Content-Type other than JSON
  * (on a method other than GET and HEAD, even an empty body with a form's Content-Type is refused).
  * A body an earlier Express parser left in `req.body` is used as it is.
  */
-export async function readJsonBody(req: IncomingMessage, limit: number, codec: Codec): Promise<Record<string, unknown> | undefined> {
+export async function readJsonBody(
+  req: IncomingMessage,
+  limit: number,
+  codec: Codec,
+  bounds: JsonLimits,
+): Promise<Record<string, unknown> | undefined> {
   const parsed = (req as { body?: unknown }).body
-  if (parsed !== undefined) return asObject(parsed)
+  // The text's length is unknown here: walk it whatever its size.
+  if (parsed !== undefined) return bounded(asObject(parsed), Number.MAX_SAFE_INTEGER, bounds)
   const header = req.headers['content-type']
   const type = header?.split(';')[0]?.trim().toLowerCase() ?? ''
   // A form (urlencoded, multipart, text/plain) is what another site can make a browser send with
@@ -52,7 +60,14 @@ export async function readJsonBody(req: IncomingMessage, limit: number, codec: C
   } catch {
     throw new TalkError('BAD_REQUEST', 'Body is not valid JSON')
   }
-  return asObject(value)
+  return bounded(asObject(value), text.length, bounds)
+}
+
+/** The socket's bounds on nesting and size (app.jsonLimits) hold for HTTP bodies too: BAD_REQUEST past them. */
+function bounded(value: Record<string, unknown>, textLength: number, bounds: JsonLimits): Record<string, unknown> {
+  const broken = exceedsJsonLimits(value, textLength, bounds)
+  if (broken !== undefined) throw new TalkError('BAD_REQUEST', broken.replace(/^Frame/, 'Body'))
+  return value
 }
 
 function notJson(): TalkError {

@@ -112,7 +112,7 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
     try {
       // Authentication first: a refused request's body is never read.
       handshake = await app.runHandshake(req)
-      payload = await readJsonBody(req, limit, app.codec)
+      payload = await readJsonBody(req, limit, app.codec, app.jsonLimits)
     } catch (err) {
       if (err instanceof TalkError) fail(res, statusOf(err.code), err)
       else if (!res.headersSent && !req.destroyed) fail(res, 500, err)

@@ -230,6 +230,19 @@ describe('REST bridge', () => {
       await stillWorks()
     })
 
+    it('holds HTTP bodies to the socket frames\' bounds on nesting and size', async () => {
+      const deep = await post('/echo/1', '{"a":'.repeat(40) + '1' + '}'.repeat(40))
+      expect(deep.status).toBe(400)
+      expect(deep.body).toEqual(badRequest('Body nests deeper than 32 levels'))
+      const wide = await post('/echo/1', JSON.stringify({ list: Array.from({ length: 25_000 }, () => 0) }))
+      expect(wide.body).toEqual(badRequest('Body has more than 20000 keys and array elements'))
+      // the socket says the same of the same payload
+      const ws = await server.client({ headers: alice })
+      ws.sendRaw(JSON.stringify({ command: 'debug:echo', ref: 1, a: JSON.parse('{"a":'.repeat(40) + '1' + '}'.repeat(40)) as unknown }))
+      expect(await ws.nextReply()).toEqual({ status: 'error', ref: 1, error: { code: 'BAD_REQUEST', message: 'Frame nests deeper than 32 levels' } })
+      await stillWorks()
+    })
+
     it('keeps __proto__ and constructor keys as plain data, from the body and the query', async () => {
       const reply = await post('/echo/1?__proto__=q', '{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}}')
       expect(reply.status).toBe(200)
