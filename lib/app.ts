@@ -273,10 +273,16 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   /** Starts an HTTP server for Talk alone and resolves once it is bound (port 0 picks a free port). */
   async listen(port = 0, host?: string): Promise<Listening> {
-    const server = createServer((_req, res) => {
+    const headersTimeout = this.guard.handshakeTimeout === 0 ? 60_000 : this.guard.handshakeTimeout
+    // A client that never finishes its request headers (slowloris) gets 408 after the handshake timeout.
+    const timeouts = { headersTimeout, requestTimeout: Math.max(headersTimeout, 300_000), connectionsCheckingInterval: Math.min(30_000, Math.max(50, headersTimeout / 4)) }
+    const server = createServer(timeouts, (req, res) => {
+      if (this.serveOperations(req, res)) return
       res.writeHead(426, { 'Content-Type': 'application/json', Upgrade: 'websocket' })
       res.end(JSON.stringify({ status: 'error', error: { code: 'BAD_REQUEST', message: 'This is a WebSocket endpoint' } }))
     })
+    // A TCP connection that sends nothing is closed after as long; Node clears this timeout on upgraded sockets.
+    server.timeout = headersTimeout
     this.serve(server, {}, true)
     await this.start()
     await new Promise<void>((resolve, reject) => {
@@ -299,11 +305,33 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   }
 
   /**
-   * Closes gracefully: stops accepting, lets requests already received finish (up to `closeTimeout`),
-   * then closes every socket with `code` (1001 by default) and stops the adapter.
+   * Closes gracefully: stops accepting (upgrades get 503, readiness turns 503), lets requests already
+   * received finish (up to `closeTimeout`), then closes every socket with the code (1001 by default)
+   * and stops the adapter. With `jitterMs` each client is served until a random moment in that window,
+   * then drained and closed, so clients told 1012 do not all reconnect at once. A number is the code.
+   *
+   * @example await app.close({ code: CLOSE.SERVICE_RESTART, jitterMs: 5000 })
    */
-  close(code: number = CLOSE.GOING_AWAY): Promise<void> {
-    return (this.closing ??= this.shutdown(code))
+  close(options: number | CloseOptions = {}): Promise<void> {
+    const { code = CLOSE.GOING_AWAY, reason = 'server shutting down', jitterMs = 0 } = typeof options === 'number' ? { code: options } : options
+    if (!(jitterMs >= 0)) throw new TypeError('close(): jitterMs must be 0 or more')
+    return (this.closing ??= this.shutdown(code, reason, jitterMs))
+  }
+
+  /** Readiness of this node: `ok`, `draining` (shutting down) or `degraded` (adapter down), with counts. */
+  health(): HealthReport {
+    return healthReport(this.operations)
+  }
+
+  /** Answers the metrics and health paths on `listen()`'s server; false for any other request. */
+  private serveOperations(req: IncomingMessage, res: import('node:http').ServerResponse): boolean {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false
+    const path = pathOf(req.url)
+    if (this.metrics?.path !== undefined && path === this.metrics.path) this.metrics.handler(req, res)
+    else if (this.healthPaths !== undefined && path === this.healthPaths.readyPath) healthHandler(this, 'ready')(req, res)
+    else if (this.healthPaths !== undefined && path === this.healthPaths.livePath) healthHandler(this, 'live')(req, res)
+    else return false
+    return true
   }
 
   /** Pushes to a room from outside a handler (timers, the REST bridge, other events). */
@@ -329,7 +357,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   private serve(server: Server, options: AttachOptions, owned: boolean): void {
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-      if (options.path !== undefined && new URL(req.url ?? '/', 'http://talk.invalid').pathname !== options.path) {
+      if (options.path !== undefined && pathOf(req.url) !== options.path) {
         // Another upgrade handler may own this path; refuse only when we are the only one.
         if (server.listeners('upgrade').length === 1) rejectUpgrade(socket, new TalkError('NOT_FOUND', 'No WebSocket endpoint here'))
         return
@@ -353,14 +381,20 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy())
     if (this.draining) {
-      rejectUpgrade(socket, new TalkError('UNAVAILABLE', 'Server is shutting down'))
+      this.refuse(req, socket, new TalkError('UNAVAILABLE', 'Server is shutting down'))
+      return
+    }
+    // Limits and the Origin allow-list first: they cost nothing and run before any app code.
+    const refused = this.guard.admit(req, socket)
+    if (refused !== undefined) {
+      this.refuse(req, socket, refused)
       return
     }
     let handshake: Handshake
     try {
-      handshake = await this.runHandshake(req)
+      handshake = await this.guard.deadline(this.runHandshake(req))
     } catch (err) {
-      rejectUpgrade(socket, err)
+      this.refuse(req, socket, err)
       return
     }
     // A resume token in the query claims its session before the socket opens (lib/resume.ts).
@@ -373,6 +407,15 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       })
     }
     if (!accepted && claim !== undefined) this.sessions?.release(claim)
+  }
+
+  /** Refuses an upgrade with the error's HTTP status (plus Retry-After when waiting helps), counted and logged at debug. */
+  private refuse(req: IncomingMessage, socket: Duplex, err: unknown): void {
+    const code = err instanceof TalkError ? err.code : 'INTERNAL'
+    this.metrics?.handshakeRefused(code)
+    // debug, not warn: a flood of refused upgrades must not become a flood of log lines (metrics count them).
+    this.log.debug({ code, ip: req.socket.remoteAddress, path: pathOf(req.url), origin: req.headers.origin }, 'upgrade refused')
+    rejectUpgrade(socket, err, err instanceof TalkError ? this.guard.headersFor(err) : {})
   }
 
   /**
@@ -405,6 +448,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     else this.sessions.open(connection, welcome, claim) // adds the resume token; replays missed pushes after the welcome
     // A resumed client never left: no second `connection` event.
     if (resumed === undefined) this.emit('connection', connection)
+    this.metrics?.connected()
   }
 
   private beat(): void {
@@ -418,38 +462,50 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     }
   }
 
-  private async shutdown(code: number): Promise<void> {
+  private async shutdown(code: number, reason: string, jitterMs: number): Promise<void> {
+    // From here upgrades are refused with 503 and readiness answers 503; listen()'s server stays up
+    // until the clients are gone, so health checks and late clients get an answer, not a refused connection.
     this.draining = true
-    const closedServers = this.servers.map(({ server, owned, onUpgrade }) => {
-      if (!owned) {
-        // Keep refusing upgrades with 503 until the owner closes its server.
-        return Promise.resolve()
-      }
-      server.off('upgrade', onUpgrade)
-      return new Promise<void>((resolve) => server.close(() => resolve()))
-    })
-    const deadline = this.options.closeTimeout
-    const idle = Promise.all([...this.clients.values()].map((c) => c.whenIdle()))
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([idle, new Promise<void>((resolve) => (timer = setTimeout(resolve, deadline)))])
-    clearTimeout(timer)
-    const closed = [...this.clients.values()].map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          c.socket.once('close', () => resolve())
-          c.close(code, 'server shutting down')
-          // A peer that never answers the close frame is cut off.
-          setTimeout(() => {
-            c.socket.terminate()
-            resolve()
-          }, 2000).unref()
-        }),
-    )
-    await Promise.all(closed)
+    await Promise.all([...this.clients.values()].map((c) => this.drain(c, code, reason, jitterMs > 0 ? Math.random() * jitterMs : 0)))
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat)
     this.sessions?.stop()
     await this.adapter.stop().catch((err: unknown) => this.fault(err, undefined, 'adapter stop failed'))
-    await Promise.all(closedServers)
+    await Promise.all(
+      this.servers.map(({ server, owned, onUpgrade }) => {
+        // A server Talk was attached to keeps refusing upgrades with 503 until its owner closes it.
+        if (!owned) return undefined
+        server.off('upgrade', onUpgrade)
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+        // Keep-alive HTTP connections (metrics scrapes, health checks) would hold close() open.
+        server.closeIdleConnections()
+        return closed
+      }),
+    )
+  }
+
+  /**
+   * Drains one connection: after `delay` ms (served as usual until then) new requests are answered
+   * UNAVAILABLE, those received finish (up to closeTimeout), then the socket is closed with `code`.
+   */
+  private async drain(connection: Connection, code: number, reason: string, delay: number): Promise<void> {
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
+    connection.draining = true
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([connection.whenIdle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.closeTimeout)))])
+    clearTimeout(timer)
+    if (!connection.open) return
+    await new Promise<void>((resolve) => {
+      // A peer that never answers the close frame is cut off.
+      const cutOff = setTimeout(() => {
+        connection.socket.terminate()
+        resolve()
+      }, 2000)
+      connection.socket.once('close', () => {
+        clearTimeout(cutOff)
+        resolve()
+      })
+      connection.close(code, reason)
+    })
   }
 
   // ---- the message path -------------------------------------------------------------------
@@ -467,7 +523,9 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     const table = this.table ?? this.compile()
     const found = lookup(table, envelope.name)
     const route = found === undefined ? (this.notFound as CompiledRoute) : found.value
-    const ctx = new Context(this, responder, client, envelope.name, envelope.ref, envelope.body, found?.params ?? EMPTY_PARAMS)
+    const observed = this.metrics === undefined ? responder : this.metrics.observe(responder, route.label)
+    const ctx = new Context(this, observed, client, envelope.name, envelope.ref, envelope.body, found?.params ?? EMPTY_PARAMS)
+    if (envelope.trace !== undefined) ctx.traceparent = envelope.trace
     try {
       await route.chain(ctx)
       if (!ctx.replied) ctx.reply()
@@ -479,25 +537,25 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   /** Answers a request whose chain threw: a TalkError as itself, anything else as INTERNAL with its stack logged. */
   private failed(ctx: Context, err: unknown): void {
     if (!(err instanceof TalkError)) this.fault(err, ctx, 'request failed')
-    if (!ctx.fail(err)) ctx.log.warn({ err }, 'error after the reply was sent')
+    if (!ctx.fail(err)) logSafely(ctx.log, 'warn', err, 'error after the reply was sent')
   }
 
   private fault(err: unknown, ctx: Context | undefined, message: string): void {
-    ;(ctx?.log ?? this.log).error({ err }, message)
+    logSafely(ctx?.log ?? this.log, 'error', err, message)
     this.emit('error', err, ctx)
   }
 
   private compile(): RouteTable<CompiledRoute> {
     const table: RouteTable<CompiledRoute> = { statics: new Map(), patterns: [] }
     for (const def of this.definitions()) {
-      const compiled = { chain: compose<Context>(this.steps(def)) }
+      const compiled = { chain: compose<Context>(this.steps(def)), label: def.name }
       if (isPattern(def.name)) table.patterns.push({ test: compileMatcher(def.name), value: compiled })
       else if (!table.statics.has(def.name)) table.statics.set(def.name, compiled)
     }
     const notFound: Step<Context> = (ctx) => {
       throw new TalkError('NOT_FOUND', `Unknown route "${ctx.route.slice(0, 100)}"`)
     }
-    this.notFound = { chain: compose<Context>([...this.applicable(this.ownMiddleware(), undefined), notFound]) }
+    this.notFound = { chain: compose<Context>([...this.applicable(this.ownMiddleware(), undefined), notFound]), label: UNKNOWN_ROUTE }
     this.table = table
     return table
   }
@@ -530,7 +588,11 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     const connection = this.clients.get(client.id) ?? this.sessions?.parkedConnection(client.id)
     if (connection === undefined || !this.rooms.join(room, connection)) return
     connection.rooms.add(room)
-    this.adapter.join(room, { id: client.id, user: client.user })
+    try {
+      this.adapter.join(room, { id: client.id, user: client.user })
+    } catch (err) {
+      this.fault(err, undefined, 'adapter join failed')
+    }
     if (this.options.presenceEvents) this.publish(room, 'presence:join', { room, client: client.id, user: client.user }, client.id)
     this.emit('join', client, room)
   }
@@ -540,16 +602,29 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     const connection = this.clients.get(client.id) ?? this.sessions?.parkedConnection(client.id)
     if (!this.rooms.leave(room, client.id)) return
     connection?.rooms.delete(room)
-    this.adapter.leave(room, client.id)
+    try {
+      this.adapter.leave(room, client.id)
+    } catch (err) {
+      // leave() runs from socket close events: an adapter bug must not escape into the event loop.
+      this.fault(err, undefined, 'adapter leave failed')
+    }
     if (this.options.presenceEvents) this.publish(room, 'presence:leave', { room, client: client.id, user: client.user }, client.id)
     this.emit('leave', client, room)
   }
 
-  /** Encodes a push once and delivers it to the rooms here and, through the adapter, on other nodes. */
-  publish(rooms: string | readonly string[], name: string, payload: object | undefined, except: string | undefined): void {
-    const frame = encodePush(name, payload, this.codec)
-    this.rooms.deliver(rooms, frame, except)
-    this.adapter.publish(rooms, frame, except)
+  /**
+   * Encodes a push once and delivers it to the rooms here and, through the adapter, on other nodes.
+   * `options` may mark it droppable for slow consumers and carry the causing request's trace context.
+   */
+  publish(rooms: string | readonly string[], name: string, payload: object | undefined, except: string | undefined, options?: PublishOptions): void {
+    const frame = encodePush(name, payload, this.codec, options?.traceparent)
+    const reached = this.rooms.deliver(rooms, frame, except, options?.coalesce ?? (options?.droppable === true || undefined))
+    if (this.metrics !== undefined) this.metrics.pushed(name, reached)
+    try {
+      this.adapter.publish(rooms, frame, except)
+    } catch (err) {
+      this.fault(err, undefined, 'adapter publish failed')
+    }
   }
 
   deliverLocal(rooms: string | readonly string[], frame: string, except: string | undefined): void {
@@ -590,7 +665,18 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     for (const connection of corked) connection.flush()
   }
 
+  /** Counts an error answered before any route ran: a bad frame, a full queue, draining (ConnectionHost). */
+  frameError(code: string): void {
+    this.metrics?.error(code)
+  }
+
+  /** Counts a droppable push skipped for a slow consumer (ConnectionHost). */
+  pushDropped(coalesced: boolean): void {
+    this.metrics?.droppedPush(coalesced)
+  }
+
   closed(connection: Connection, code: number, reason: string): void {
+    this.metrics?.disconnected(code)
     // A resumed session's newer connection has the same id: only a connection removes itself.
     if (this.clients.get(connection.id) === connection) this.clients.delete(connection.id)
     // With resume on, the session may be parked (still in its rooms) or live on in a newer connection.
@@ -618,7 +704,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   }
 
   private listenerFailed(event: keyof TalkEvents, err: unknown): void {
-    this.log.error({ err, event }, 'event listener failed')
+    logSafely(this.log.child({ event }), 'error', err, 'event listener failed')
     if (event !== 'error') this.emit('error', err, undefined)
   }
 }
@@ -635,6 +721,37 @@ function guard(pattern: string, fn: Middleware): Step<Context> {
   return function scoped(ctx, next) {
     return test(ctx.route) !== false ? fn(ctx, next) : next()
   }
+}
+
+/**
+ * Logs an error; a thrown value whose serialisation itself throws (getters that throw, a hostile
+ * toJSON) is logged as a description instead, so reporting a fault can never become one.
+ */
+function logSafely(log: Logger, level: 'warn' | 'error', err: unknown, message: string): void {
+  try {
+    log[level]({ err }, message)
+  } catch {
+    log[level]({ err: { type: typeof err, message: 'the thrown value could not be serialised' } }, message)
+  }
+}
+
+/** The path of a request URL, or undefined when it cannot be parsed (`//host:99999`): never throws. */
+function pathOf(url: string | undefined): string | undefined {
+  try {
+    return new URL(url ?? '/', 'http://talk.invalid').pathname
+  } catch {
+    return undefined
+  }
+}
+
+/** Picks the subprotocol to answer with: never one that carries a token (`bearer.<token>`) when another was offered. */
+function pickProtocol(protocols: Set<string>): string | false {
+  let fallback: string | false = false
+  for (const protocol of protocols) {
+    if (!protocol.startsWith(PROTOCOL_TOKEN_PREFIX)) return protocol
+    fallback ||= protocol
+  }
+  return fallback
 }
 
 function positive(name: string, value: number): number {

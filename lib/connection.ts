@@ -4,7 +4,8 @@ import type { Context, Responder } from './context'
 import { CLOSE, TalkError } from './errors'
 import { decode, encodeError, encodePush, encodeSuccess, PING_ROUTE, type Codec, type Envelope } from './protocol'
 import type { Session } from './resume'
-import type { Member } from './rooms'
+import type { DropPolicy, Member } from './rooms'
+import type { JsonLimits } from './security/json-bounds'
 import type { Client, ClientState, HandshakeInfo, User } from './types'
 
 /** Limits and hooks a connection gets from its app. */
@@ -25,7 +26,20 @@ export interface ConnectionHost {
   flushLater(connection: Connection): void
   /** Called once when the socket has closed. */
   closed(connection: Connection, code: number, reason: string): void
+  /** Depth and size bounds for decoded frames (default: decode's). */
+  readonly jsonLimits?: JsonLimits
+  /** Unsent bytes past which droppable pushes skip this connection (default: never skipped). */
+  readonly dropThreshold?: number
+  /** Told of each error answered before any route ran (bad frame, draining, full queue), for metrics. */
+  frameError?(code: string): void
+  /** Told of each droppable push skipped (coalesced: kept as the latest for its key), for metrics. */
+  pushDropped?(coalesced: boolean): void
 }
+
+/** Coalescing keys kept per slow connection; past it, skipped pushes are simply dropped. */
+const MAX_COALESCED = 64
+/** How often a connection holding coalesced pushes checks whether its client caught up, in ms. */
+const COALESCE_POLL_MS = 25
 
 const TEXT = { binary: false } as const
 
@@ -44,11 +58,15 @@ export class Connection implements Client, Member, Responder {
   session: Session | undefined = undefined
   /** Whether the server closed this socket on purpose (close()): such a session is never parked. */
   closedByServer = false
+  /** Set when the app drains this connection: new requests are answered UNAVAILABLE. */
+  draining = false
 
   private closeSent: { code: number; reason: string } | undefined
   private readonly queue: Envelope[] = []
   private running = 0
   private idleWaiters: (() => void)[] = []
+  /** The latest skipped push per coalescing key, sent once the client catches up. */
+  private coalesced: Map<string, string | Buffer> | undefined
 
   constructor(
     private readonly host: ConnectionHost,
@@ -93,9 +111,13 @@ export class Connection implements Client, Member, Responder {
     this.deliver(encodePush(name, payload, this.host.codec))
   }
 
-  /** Delivers one encoded push; with resume on, the session counts and logs it and picks the socket. */
-  deliver(frame: string | Buffer): void {
-    if (this.session !== undefined) this.session.deliver(this, frame)
+  /**
+   * Delivers one encoded push; with resume on, the session counts and logs it and picks the socket.
+   * A push with a drop policy skips a client that is behind on reading (see `skip`).
+   */
+  deliver(frame: string | Buffer, drop?: DropPolicy): void {
+    if (drop !== undefined && this.socket.bufferedAmount > (this.host.dropThreshold ?? Infinity)) this.skip(frame, drop)
+    else if (this.session !== undefined) this.session.deliver(this, frame)
     else this.write(frame)
   }
 
@@ -108,9 +130,16 @@ export class Connection implements Client, Member, Responder {
     if (socket.bufferedAmount > this.host.maxBufferedBytes) this.slowConsumer()
   }
 
-  /** Sends the success reply of a request of this connection. */
+  /** Sends the success reply of a request of this connection (INTERNAL if the payload cannot be encoded). */
   success(ctx: Context, payload: object | undefined): void {
-    const frame = encodeSuccess(ctx.ref, payload, this.host.codec)
+    let frame: string
+    try {
+      frame = encodeSuccess(ctx.ref, payload, this.host.codec)
+    } catch (err) {
+      // A cycle, a BigInt, a throwing toJSON: the request still gets its one reply.
+      this.host.log.error({ err, client: this.id, route: ctx.route }, 'reply payload could not be encoded')
+      frame = encodeError(ctx.ref, err, this.host.codec)
+    }
     this.session?.replied(ctx.ref, frame)
     this.write(frame)
   }
@@ -147,6 +176,34 @@ export class Connection implements Client, Member, Responder {
     this.host.flushLater(this)
   }
 
+  /**
+   * Skips a push for a client behind on reading, instead of queueing it: dropped, or kept as the
+   * latest for its coalescing key and sent once the unsent bytes are back under the threshold.
+   */
+  private skip(frame: string | Buffer, drop: DropPolicy): void {
+    const pending = drop === true ? undefined : (this.coalesced ??= new Map())
+    if (pending === undefined || (!pending.has(drop as string) && pending.size >= MAX_COALESCED)) {
+      this.host.pushDropped?.(false)
+      return
+    }
+    // Re-inserted, so the pushes go out in the order of their latest versions.
+    pending.delete(drop as string)
+    pending.set(drop as string, frame)
+    this.host.pushDropped?.(true)
+    if (pending.size === 1) this.waitToCatchUp()
+  }
+
+  private waitToCatchUp(): void {
+    const timer = setTimeout(() => {
+      const pending = this.coalesced
+      if (pending === undefined || pending.size === 0 || !this.open) return
+      if (this.socket.bufferedAmount > (this.host.dropThreshold ?? Infinity)) return this.waitToCatchUp()
+      this.coalesced = undefined
+      for (const frame of pending.values()) this.deliver(frame)
+    }, COALESCE_POLL_MS)
+    timer.unref()
+  }
+
   private slowConsumer(): void {
     this.host.log.warn({ client: this.id, buffered: this.socket.bufferedAmount }, 'closing slow consumer')
     this.close(CLOSE.SLOW_CONSUMER, 'slow consumer')
@@ -157,19 +214,19 @@ export class Connection implements Client, Member, Responder {
   private received(data: WebSocket.RawData, isBinary: boolean): void {
     this.alive = true
     if (isBinary) {
-      this.deliver(encodeError(undefined, new TalkError('BAD_REQUEST', 'Binary frames are not supported'), this.host.codec))
+      this.refuse(undefined, new TalkError('BAD_REQUEST', 'Binary frames are not supported'))
       return
     }
-    const decoded = decode(data.toString(), this.host.codec)
+    const decoded = decode(data.toString(), this.host.codec, this.host.jsonLimits)
     if (!decoded.ok) {
-      this.deliver(encodeError(decoded.ref, decoded.error, this.host.codec))
+      this.refuse(decoded.ref, decoded.error)
       return
     }
     const envelope = decoded.envelope
     if (envelope.name === PING_ROUTE) {
       this.pong(envelope)
-    } else if (this.host.draining) {
-      this.deliver(encodeError(envelope.ref, new TalkError('UNAVAILABLE', 'Server is shutting down'), this.host.codec))
+    } else if (this.draining) {
+      this.refuse(envelope.ref, new TalkError('UNAVAILABLE', 'Server is shutting down'))
     } else if (this.session?.retry(envelope) === true) {
       // A retry after a resume: answered from the session's reply cache, the handler does not run again.
     } else if (this.running < this.host.concurrency) {
@@ -178,8 +235,14 @@ export class Connection implements Client, Member, Responder {
       this.queue.push(envelope)
     } else {
       this.session?.refused(envelope.ref)
-      this.deliver(encodeError(envelope.ref, new TalkError('RATE_LIMITED', 'Too many requests waiting on this connection'), this.host.codec))
+      this.refuse(envelope.ref, new TalkError('RATE_LIMITED', 'Too many requests waiting on this connection'))
     }
+  }
+
+  /** Answers a frame that never reaches a route with its error, counted by the host. */
+  private refuse(ref: Envelope['ref'], err: TalkError): void {
+    this.host.frameError?.(err.code)
+    this.deliver(encodeError(ref, err, this.host.codec))
   }
 
   /** Answers the built-in heartbeat at once, ahead of queued requests and middleware; it acknowledges pushes and replies. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { TalkError } from './errors'
 import type { Ref } from './protocol'
@@ -11,6 +12,19 @@ export interface Responder {
   failure(ctx: Context, err: unknown): void
 }
 
+/** How a push travels, beyond its rooms: droppable for slow consumers, and the trace context of the request that caused it. */
+export interface PublishOptions {
+  /** Skip clients whose unsent bytes are past the app's `dropThreshold` instead of queueing for them. */
+  droppable?: boolean
+  /** Like droppable, but the latest skipped push with this key is sent once the client catches up. */
+  coalesce?: string
+  /** W3C `traceparent` added to the push frame. */
+  traceparent?: string
+}
+
+/** Numbers each request's log lines (`req`), unique in this process. */
+let requests = 0
+
 /** What a context needs of the app that made it. */
 export interface ContextHost {
   readonly global: GlobalState
@@ -18,7 +32,7 @@ export interface ContextHost {
   join(client: Client, room: string): void
   leave(client: Client, room: string): void
   /** Pushes to the members of one or more rooms, each member once, except the client `except`. */
-  publish(rooms: string | readonly string[], name: string, payload: object | undefined, except: string | undefined): void
+  publish(rooms: string | readonly string[], name: string, payload: object | undefined, except: string | undefined, options?: PublishOptions): void
   presence(room: string): Promise<PresenceEntry[]>
 }
 
@@ -48,8 +62,12 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
   /** When the message arrived (ms, `performance.now()` clock). */
   readonly startedAt: number
 
+  /** The W3C `traceparent` the client sent with this request, if any (validated by decode). */
+  traceparent: string | undefined = undefined
+
   private localsValue: Locals | undefined
   private logValue: Logger | undefined
+  private spanValue: string | undefined
 
   constructor(
     private readonly host: ContextHost,
@@ -83,9 +101,39 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
     return (this.localsValue ??= {})
   }
 
-  /** A pino logger bound to this client id, route and ref. */
+  /** A pino logger bound to this client id, route, ref, a request id `req`, and `trace_id`/`span_id` when the request carried a traceparent. */
   get log(): Logger {
-    return (this.logValue ??= this.host.log.child({ client: this.client.id, route: this.route, ref: this.ref }))
+    if (this.logValue !== undefined) return this.logValue
+    const bindings: Record<string, unknown> = { client: this.client.id, route: this.route.length > 200 ? `${this.route.slice(0, 200)}…` : this.route, ref: this.ref, req: ++requests }
+    const trace = this.traceparent
+    if (trace !== undefined) {
+      bindings.trace_id = trace.slice(3, 35)
+      bindings.span_id = this.spanId
+      bindings.parent_span_id = trace.slice(36, 52)
+      bindings.trace_flags = trace.slice(53, 55)
+    }
+    return (this.logValue = this.host.log.child(bindings))
+  }
+
+  /**
+   * The W3C trace context for what this request causes (pushes, calls you make): the client's trace id
+   * with this request's own span id; undefined when the client sent no `traceparent`.
+   */
+  get outgoingTraceparent(): string | undefined {
+    const trace = this.traceparent
+    return trace === undefined ? undefined : `00-${trace.slice(3, 35)}-${this.spanId}-${trace.slice(53, 55)}`
+  }
+
+  /** This request's span id (16 hex digits), made on first use. */
+  private get spanId(): string {
+    return (this.spanValue ??= randomBytes(8).toString('hex'))
+  }
+
+  /** Options for a push caused by this request: droppable, and its trace context (undefined when there is nothing to say). */
+  private pushOptions(options: PushOptions | undefined): PublishOptions | undefined {
+    const traceparent = this.outgoingTraceparent
+    if (traceparent === undefined && options?.droppable !== true && options?.coalesce === undefined) return undefined
+    return { droppable: options?.droppable, coalesce: options?.coalesce, traceparent }
   }
 
   /**
@@ -115,9 +163,10 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
     throw new TalkError(code, message, details)
   }
 
-  /** Pushes `{ command: name, ...payload }` to this client only. */
+  /** Pushes `{ command: name, ...payload }` to this client only (with the request's trace context, if it had one). */
   send(name: string, payload?: object): void {
-    this.client.push(name, payload)
+    const traceparent = this.outgoingTraceparent
+    this.client.push(name, traceparent === undefined ? payload : { ...payload, traceparent })
   }
 
   /** Puts this client in a room. */
@@ -135,16 +184,14 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
     const rooms = this.client.rooms
     if (rooms.size === 0) return
     const except = options?.includeSelf === true ? undefined : this.client.id
-    this.host.publish(rooms.size === 1 ? rooms.values().next().value as string : [...rooms], name, payload, except)
+    this.host.publish(rooms.size === 1 ? rooms.values().next().value as string : [...rooms], name, payload, except, this.pushOptions(options))
   }
 
   /** A target for pushes to one room. */
   to(room: string): RoomTarget {
-    const host = this.host
-    const self = this.client.id
     return {
-      send(name, payload, options) {
-        host.publish(room, name, payload, options?.includeSelf === true ? undefined : self)
+      send: (name, payload, options) => {
+        this.host.publish(room, name, payload, options?.includeSelf === true ? undefined : this.client.id, this.pushOptions(options))
       },
     }
   }

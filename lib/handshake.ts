@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { parse as parseCookies } from 'cookie'
-import { httpStatus, toWireError } from './errors'
+import { httpStatus, TalkError, toWireError } from './errors'
 import type { ClientState, HandshakeInfo, User } from './types'
 
 /** What a handshake hook works with: the upgrade request, read-only views of it, and the client to be. */
@@ -21,9 +21,15 @@ export interface Handshake extends HandshakeInfo {
  */
 export type HandshakeHook = (handshake: Handshake) => unknown
 
-/** Reads headers, query and cookies of an upgrade request into a Handshake. */
+/** Reads headers, query and cookies of an upgrade request into a Handshake; BAD_REQUEST for a URL that does not parse. */
 export function readHandshake(req: IncomingMessage): Handshake {
-  const url = new URL(req.url ?? '/', 'http://talk.invalid')
+  let url: URL
+  try {
+    url = new URL(req.url ?? '/', 'http://talk.invalid')
+  } catch {
+    // `//host:99999/?token=…` does not parse; the error would carry the raw URL (and its token) into logs.
+    throw new TalkError('BAD_REQUEST', 'Malformed request URL')
+  }
   const query: Record<string, string> = Object.create(null) as Record<string, string>
   for (const [key, value] of url.searchParams) if (!(key in query)) query[key] = value
   const cookieHeader = req.headers.cookie

@@ -28,3 +28,13 @@ export { redisAdapter, type RedisAdapter, type RedisAdapterOptions, type RedisAd
 export { redisStore, type RedisStoreOptions } from './store/redis'
 export { Sessions, Session, memoryParkingStore, type ResumeOptions, type ParkingStore, type SessionsHost, type Claim } from './resume'
 export { PING_ROUTE, RESUME_PARAM, SEEN_PARAM } from './protocol'
+// Hardening and operations (docs/operations.md).
+export { DEFAULT_RATE_LIMIT, type CloseOptions } from './app'
+export type { PublishOptions } from './context'
+export type { DropPolicy } from './rooms'
+export { HandshakeGuard, type GuardOptions } from './security/guard'
+export { originCheck, defaultOriginPolicy, type OriginPolicy, type OriginCheck } from './security/origin'
+export { DEFAULT_JSON_LIMITS, exceedsJsonLimits, type JsonLimits } from './security/json-bounds'
+export { Metrics, metricsHandler, type MetricsOptions } from './metrics'
+export { healthHandler, healthReport, type HealthOptions, type HealthReport } from './health'
+export { installShutdown, installProcessHandlers, type ShutdownOptions, type ProcessHandlerOptions } from './shutdown'

@@ -1,4 +1,5 @@
 import { TalkError, toWireError } from './errors'
+import { DEFAULT_JSON_LIMITS, exceedsJsonLimits, type JsonLimits } from './security/json-bounds'
 
 /** The protocol version this server speaks; sent in the welcome frame. */
 export const PROTOCOL_VERSION = 1
@@ -28,8 +29,10 @@ export interface Envelope {
   /** Route name in slash form. */
   name: string
   ref: Ref | undefined
-  /** Everything but `route`, `command` and `ref`. */
+  /** Everything but `route`, `command`, `ref` and `traceparent`. */
   body: Record<string, unknown>
+  /** A W3C `traceparent` the client sent with the request (validated), carried to logs and pushes. */
+  trace?: string
 }
 
 /** The result of decoding a frame: an envelope, or an error to answer with (and the ref, if one could be read). */
@@ -57,11 +60,16 @@ function fail(message: string, ref?: Ref): Decoded {
   return { ok: false, ref, error: new TalkError('BAD_REQUEST', message) }
 }
 
+/** A W3C trace context header value: version-traceid-parentid-flags, ids not all zero. */
+const TRACEPARENT = /^[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/
+
 /**
- * Decodes one text frame into a request envelope, or says why it is not one (`BAD_REQUEST`).
+ * Decodes one text frame into a request envelope, or says why it is not one (`BAD_REQUEST`),
+ * including a frame nested deeper or holding more keys and elements than `limits` allow.
+ * A `traceparent` field is taken out of the body; a malformed one is dropped, as W3C Trace Context asks.
  * Never throws.
  */
-export function decode(text: string, codec: Codec = JSON_CODEC): Decoded {
+export function decode(text: string, codec: Codec = JSON_CODEC, limits: JsonLimits = DEFAULT_JSON_LIMITS): Decoded {
   let frame: unknown
   try {
     frame = codec.parse(text)
@@ -92,19 +100,23 @@ export function decode(text: string, codec: Codec = JSON_CODEC): Decoded {
     }
   }
   if (name.length === 0) return fail('Route name is empty', ref)
+  const broken = exceedsJsonLimits(frame, text.length, limits)
+  if (broken !== undefined) return fail(broken, ref)
+  const traceparent = fields.traceparent
+  const trace = typeof traceparent === 'string' && traceparent.length === 55 && TRACEPARENT.test(traceparent) ? traceparent : undefined
 
   // Copy the payload fields; a "__proto__" key from JSON.parse is an own property and
   // must stay one, never become the body's prototype.
   const body: Record<string, unknown> = {}
   for (const key in fields) {
-    if (key === 'route' || key === 'command' || key === 'ref') continue
+    if (key === 'route' || key === 'command' || key === 'ref' || key === 'traceparent') continue
     if (key === '__proto__') {
       Object.defineProperty(body, key, { value: fields[key], enumerable: true, writable: true, configurable: true })
     } else {
       body[key] = fields[key]
     }
   }
-  return { ok: true, envelope: { name, ref, body } }
+  return { ok: true, envelope: trace === undefined ? { name, ref, body } : { name, ref, body, trace } }
 }
 
 /** The payload's fields as JSON text without braces, prefixed with a comma; '' for none. */
@@ -162,8 +174,16 @@ export function encodeError(ref: Ref | undefined, err: unknown, codec: Codec = J
   return '{"status":"error"' + refField(ref) + ',"error":' + error + '}'
 }
 
-/** Encodes a push: `{"command":"node:create",...payload}`; a push never has `status`. */
-export function encodePush(name: string, payload?: object, codec: Codec = JSON_CODEC): string {
+const TRACED_PUSH_RESERVED = [...PUSH_RESERVED, 'traceparent'] as const
+
+/**
+ * Encodes a push: `{"command":"node:create",...payload}`; a push never has `status`. With a
+ * `traceparent` (a validated W3C value), the frame carries it and the payload cannot overwrite it.
+ */
+export function encodePush(name: string, payload?: object, codec: Codec = JSON_CODEC, traceparent?: string): string {
+  if (traceparent !== undefined) {
+    return '{"command":' + JSON.stringify(colonName(name)) + payloadFields(payload, TRACED_PUSH_RESERVED, codec) + ',"traceparent":' + JSON.stringify(traceparent) + '}'
+  }
   return '{"command":' + JSON.stringify(colonName(name)) + payloadFields(payload, PUSH_RESERVED, codec) + '}'
 }
 

@@ -1,11 +1,17 @@
 import type { PresenceEntry, User } from './types'
 
+/**
+ * How a push may be skipped for a member that is behind on reading: `true` drops it, a string is a
+ * coalescing key (the latest skipped frame per key is sent once the member catches up).
+ */
+export type DropPolicy = true | string
+
 /** A local member of rooms: anything with an id, a user, and a way to take an encoded frame. */
 export interface Member {
   readonly id: string
   user: User | undefined
-  /** Delivers one encoded frame (the same string or Buffer is shared by every recipient). */
-  deliver(frame: string | Buffer): void
+  /** Delivers one encoded frame (the same string or Buffer is shared by every recipient), skippable per `drop`. */
+  deliver(frame: string | Buffer, drop?: DropPolicy): void
 }
 
 /**
@@ -58,28 +64,28 @@ export class Rooms {
    * Delivers one frame to every member of the rooms, each member once, except `except`.
    * Returns how many members it reached.
    */
-  deliver(rooms: string | readonly string[], frame: string, except: string | undefined): number {
+  deliver(rooms: string | readonly string[], frame: string, except: string | undefined, drop?: DropPolicy): number {
     if (typeof rooms === 'string') {
       const members = this.rooms.get(rooms)
       if (members === undefined) return 0
-      return deliverAll(members.values(), members.size, frame, except)
+      return deliverAll(members.values(), members.size, frame, except, drop)
     }
     const seen = new Map<string, Member>()
     for (const room of rooms) {
       const members = this.rooms.get(room)
       if (members !== undefined) for (const m of members.values()) seen.set(m.id, m)
     }
-    return deliverAll(seen.values(), seen.size, frame, except)
+    return deliverAll(seen.values(), seen.size, frame, except, drop)
   }
 }
 
-function deliverAll(members: Iterable<Member>, count: number, frame: string, except: string | undefined): number {
+function deliverAll(members: Iterable<Member>, count: number, frame: string, except: string | undefined, drop: DropPolicy | undefined): number {
   // Many recipients share one Buffer: the frame is turned into bytes once, not per socket.
   const bytes: string | Buffer = count > 1 ? Buffer.from(frame) : frame
   let reached = 0
   for (const m of members) {
     if (m.id === except) continue
-    m.deliver(bytes)
+    m.deliver(bytes, drop)
     reached++
   }
   return reached

@@ -54,6 +54,8 @@ export class TestClient {
     const socket = new WebSocket(target, options.protocols, { headers: options.headers })
     const client = new TestClient(socket, options.timeout ?? 5000)
     const welcome = client.nextPush()
+    // When the upgrade is refused the welcome never comes: its timeout must not surface as an unhandled rejection.
+    welcome.catch(() => undefined)
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve())
       socket.once('error', reject)
@@ -138,7 +140,7 @@ export class TestClient {
       const timer = setTimeout(() => {
         map.delete(ref)
         reject(new Error(`No reply for ref ${String(ref)} within ${this.timeout} ms`))
-      }, this.timeout)
+      }, this.timeout).unref()
       map.set(ref, (frame) => {
         clearTimeout(timer)
         resolve(frame)
@@ -158,7 +160,7 @@ export class TestClient {
         const i = waiters.indexOf(waiter)
         if (i >= 0) waiters.splice(i, 1)
         reject(new Error(`No ${what} within ${this.timeout} ms`))
-      }, this.timeout)
+      }, this.timeout).unref()
       waiters.push(waiter)
     })
   }

@@ -76,6 +76,13 @@ export interface PresenceEntry {
 export interface PushOptions {
   /** Also deliver to the client whose request caused the push (default false). */
   includeSelf?: boolean
+  /**
+   * The push may be skipped, not queued, for a client that is behind on reading (unsent bytes past the
+   * app's `dropThreshold`): for state that a later push makes stale (cursors, typing, progress). Counted in metrics.
+   */
+  droppable?: boolean
+  /** Like `droppable`, but the latest skipped push with this key (e.g. `cursor:<user>`) is sent once the client catches up. */
+  coalesce?: string
 }
 
 /** A connected client as handlers and middleware see it (`ctx.client`). */

@@ -1,0 +1,91 @@
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { Logger } from 'pino'
+import { TalkError } from '../errors'
+import { ConnectionLimits } from './limits'
+import { defaultOriginPolicy, originCheck, type OriginCheck, type OriginPolicy } from './origin'
+
+/** The handshake defences `talk()` takes as options; each has a default (see docs/operations.md). */
+export interface GuardOptions {
+  /** Browser origins allowed to connect (default `'same-origin'` when NODE_ENV is production, else `'*'`). */
+  origins?: OriginPolicy
+  /** Connections (and handshakes in progress) this node holds at most; past it, HTTP 503 (default 10000; 0: no limit). */
+  maxConnections?: number
+  /** Connections one peer address may hold; past it, HTTP 429 (default 0: no limit, see docs/operations.md behind a proxy). */
+  maxConnectionsPerIp?: number
+  /** How long the handshake hooks may take, in ms; past it, HTTP 504 (default 10000). Also the header timeout of `listen()`'s server. */
+  handshakeTimeout?: number
+}
+
+/** Seconds a refused client is told to wait (`Retry-After`) when the node is full or its address is over its limit. */
+const RETRY_AFTER_SECONDS = '5'
+
+/**
+ * The checks an upgrade request passes before any handshake hook runs, cheapest first: connection
+ * limits, then the Origin allow-list; and the deadline on the hooks. Built once by the app.
+ */
+export class HandshakeGuard {
+  readonly handshakeTimeout: number
+  private readonly limits: ConnectionLimits
+  private readonly allowed: OriginCheck
+  private readonly lenient: OriginCheck | undefined
+  private warned = false
+
+  constructor(
+    options: GuardOptions,
+    private readonly log: Logger,
+  ) {
+    this.limits = new ConnectionLimits(count('maxConnections', options.maxConnections ?? 10_000), count('maxConnectionsPerIp', options.maxConnectionsPerIp ?? 0))
+    this.handshakeTimeout = count('handshakeTimeout', options.handshakeTimeout ?? 10_000)
+    const policy = options.origins ?? defaultOriginPolicy()
+    this.allowed = originCheck(policy)
+    // Outside production the default lets every origin in; say once what production would refuse.
+    this.lenient = options.origins === undefined && policy === '*' ? originCheck('same-origin') : undefined
+  }
+
+  /** Connections and handshakes counted now. */
+  get connections(): number {
+    return this.limits.size
+  }
+
+  /**
+   * Admits an upgrade request or says why not (a TalkError: UNAVAILABLE, RATE_LIMITED or FORBIDDEN).
+   * An admitted request is counted until its socket closes, however the handshake ends.
+   */
+  admit(req: IncomingMessage, socket: Duplex): TalkError | undefined {
+    const ip = req.socket.remoteAddress
+    const refused = this.limits.acquire(ip)
+    if (refused !== undefined) return refused
+    socket.once('close', () => this.limits.release(ip))
+    if (!this.allowed(req.headers)) {
+      return new TalkError('FORBIDDEN', 'Origin not allowed')
+    }
+    if (this.lenient !== undefined && !this.warned && !this.lenient(req.headers)) {
+      this.warned = true
+      this.log.warn({ origin: req.headers.origin }, "cross-origin WebSocket accepted because NODE_ENV is not production; set talk({ origins }) before deploying")
+    }
+    return undefined
+  }
+
+  /** Extra response headers for a refusal: `Retry-After` when waiting may help. */
+  headersFor(err: TalkError): Record<string, string> {
+    return err.code === 'UNAVAILABLE' || err.code === 'RATE_LIMITED' ? { 'Retry-After': RETRY_AFTER_SECONDS } : {}
+  }
+
+  /** Rejects with TIMEOUT (HTTP 504) when `work` takes longer than the handshake timeout; 0 turns it off. */
+  deadline<T>(work: Promise<T>): Promise<T> {
+    if (this.handshakeTimeout === 0) return work
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new TalkError('TIMEOUT', 'Handshake took too long')), this.handshakeTimeout)
+    })
+    // The hooks keep running after a timeout; whatever they do then is ignored.
+    work.catch(() => undefined)
+    return Promise.race([work, expired]).finally(() => clearTimeout(timer))
+  }
+}
+
+function count(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) throw new TypeError(`talk(): ${name} must be a whole number, 0 or more`)
+  return value
+}
