@@ -2,7 +2,7 @@
  * The documents demo app as one node on Redis, for the launcher test (bundled and forked through
  * `startCluster()` by launcher.test.ts): what `REDIS_URL=… npm start` runs, minus the page.
  * (server.ts itself cannot be bundled: its `require.main === module` start-up would run too.)
- * Env: PORT, REDIS_URL.
+ * Env: PORT, REDIS_URL, TALK_PREFIX (default `talk-demo:`).
  */
 import pino from 'pino'
 import { redisAdapter, redisStore } from '../../lib'
@@ -10,8 +10,9 @@ import { documentsApp } from '../../examples/documents/app'
 import type { Doc } from '../../examples/documents/model'
 
 const url = process.env.REDIS_URL
-const store = redisStore<Doc>({ url, prefix: 'talk-demo:docs:' })
-const app = documentsApp({ store, adapter: redisAdapter({ url, prefix: 'talk-demo:' }), logger: pino({ level: 'silent' }) })
+const prefix = process.env.TALK_PREFIX ?? 'talk-demo:'
+const store = redisStore<Doc>({ url, prefix: `${prefix}docs:` })
+const app = documentsApp({ store, adapter: redisAdapter({ url, prefix }), logger: pino({ level: 'silent' }) })
 app.listen(Number(process.env.PORT ?? 0), '127.0.0.1').then(
   ({ port }) => {
     console.log(`Talk documents demo on http://127.0.0.1:${port}`)

@@ -15,6 +15,8 @@ describeRedis('npm run cluster: the documents demo on two nodes and one Redis', 
 
   beforeAll(async () => {
     script = buildNodeScript('demo-node.ts')
+    // The nodes inherit our environment: a prefix of this run's own keeps a shared REDIS_URL clean.
+    process.env.TALK_PREFIX = `talk-test-${process.pid}-${Date.now()}:`
     // With a redis-server binary the launcher starts its own Redis, as `npm run cluster` does.
     cluster = await startCluster({
       ports: [0, 0],
@@ -29,6 +31,7 @@ describeRedis('npm run cluster: the documents demo on two nodes and one Redis', 
     await Promise.all(clients.map((c) => c.close()))
     await cluster?.stop()
     removeNodeScript(script)
+    delete process.env.TALK_PREFIX
   })
 
   it('passes the seed conversation with client1 on one port and client2 on the other', async () => {
