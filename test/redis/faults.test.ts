@@ -103,6 +103,9 @@ describeRedis('Talk nodes on Redis, when a node or Redis fails', (source) => {
     expect(await speaker.request('document/get', { id: 'x' })).toEqual({
       status: 'error', ref: 4, error: { code: 'UNAVAILABLE', message: 'Shared state is unavailable, try again' },
     })
+    // Presence falls back to this node's members, and says so in the counters.
+    expect(await near.request('presence/get', { room: 'r' })).toEqual({ status: 'success', ref: 2, members: [speaker.id, near.id].sort() })
+    expect((await a.stats()).presenceFailed).toBeGreaterThan(0)
 
     await redis.restart()
     // Redis came back empty: both nodes reconnect, subscribe and register their members again by themselves.
