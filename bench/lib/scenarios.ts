@@ -20,6 +20,7 @@ export interface Scenario {
   metrics: readonly MetricSpec[]
 }
 
+/** S1a/S1b: request/reply (16 or 1 in flight); S2: fan-out; S3: idle memory; S4: churn. */
 export type ScenarioId = 'S1a' | 'S1b' | 'S2' | 'S3' | 'S4'
 
 /** How big each scenario is; full and quick runs differ only here. */
@@ -39,6 +40,7 @@ export interface Sizes {
   payloadBytes: number
 }
 
+/** Sizes of `npm run bench`. */
 export const FULL: Sizes = {
   rounds: 3,
   warmupMs: 500,
@@ -53,6 +55,7 @@ export const FULL: Sizes = {
   payloadBytes: 100,
 }
 
+/** Sizes of `BENCH_QUICK=1`: a smoke run of seconds, not figures to quote. */
 export const QUICK: Sizes = {
   ...FULL,
   rounds: 1,
@@ -70,6 +73,7 @@ const cost = (key: string): MetricSpec => ({ key, better: 'lower', ratio: true, 
 const latency = (key: string): MetricSpec => ({ key, better: 'lower', ratio: false, digits: 2 })
 const share = (key: string): MetricSpec => ({ key, better: 'lower', ratio: false, digits: 0 })
 
+/** Every scenario, in the order a run measures them. */
 export const SCENARIOS: readonly Scenario[] = [
   {
     id: 'S1a',

@@ -97,14 +97,12 @@ function onConnection(socket: WebSocket, user: { name: string }): void {
     if ('error' in request) return socket.send(encodeError(request.ref, 'BAD_REQUEST', request.error))
     const route = routes.get(request.name)
     if (!route) return socket.send(encodeError(request.ref, 'NOT_FOUND', `No route ${request.name}`))
-    // auth
+    // The chain, in the order talk-chain runs it. auth: the token was checked at the upgrade; per message only that it was.
     if (peer.user === undefined) return socket.send(encodeError(request.ref, 'UNAUTHORIZED', 'Sign in first'))
-    // validate
     const parsed = route.schema.safeParse(request.body)
     if (!parsed.success) {
       return socket.send(encodeError(request.ref, 'VALIDATION_FAILED', 'Invalid body', parsed.error.issues))
     }
-    // load state
     const state = states.get(peer)
     if (!state) return socket.send(encodeError(request.ref, 'INTERNAL', 'Internal error'))
     const step: Step = { peer, state, document: documents.get(state.document) }
