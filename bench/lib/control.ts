@@ -9,6 +9,8 @@ const gc = (globalThis as { gc?: () => void }).gc
 export function serveControl(port: number): void {
   const send = process.send?.bind(process)
   if (!send) throw new Error('a bench target runs under bench/run.ts (it needs the IPC channel)')
+  // Exit (not die) on SIGTERM, so --cpu-prof (BENCH_PROFILE_DIR) gets to write its profile.
+  process.once('SIGTERM', () => process.exit(0))
   process.on('message', (message: unknown) => {
     if (!isMessage<ProbeMessage>(message, 'probe')) return
     const collected = message.gc && gc !== undefined

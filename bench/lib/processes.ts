@@ -19,10 +19,16 @@ export interface RunningTarget {
   port: number
 }
 
+/** Extra flags for server processes: BENCH_PROFILE_DIR=dir writes a CPU profile of each server there. */
+function profileFlags(): string[] {
+  const dir = process.env['BENCH_PROFILE_DIR']
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`]
+}
+
 /** Starts a target as its own process (with `--expose-gc`); resolves once it listens, rejects with the reason it did not. */
 export function startTarget(target: Launch): Promise<RunningTarget> {
   const child = fork(target.file, [], {
-    execArgv: [...target.execArgv, '--expose-gc'],
+    execArgv: [...target.execArgv, '--expose-gc', ...profileFlags()],
     env: target.env,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   })
