@@ -334,9 +334,9 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     return true
   }
 
-  /** Pushes to a room from outside a handler (timers, the REST bridge, other events). */
-  to(room: string): { send(name: string, payload?: object): void } {
-    return { send: (name, payload) => this.publish(room, name, payload, undefined) }
+  /** Pushes to a room from outside a handler (timers, the REST bridge, other events); `droppable` / `coalesce` as for `ctx.to()`. */
+  to(room: string): { send(name: string, payload?: object, options?: Pick<PublishOptions, 'droppable' | 'coalesce'>): void } {
+    return { send: (name, payload, options) => this.publish(room, name, payload, undefined, options && { droppable: options.droppable, coalesce: options.coalesce }) }
   }
 
   /** Pushes to one client by id, on this node or (through the adapter) on another; dropped if it is connected nowhere. */

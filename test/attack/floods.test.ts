@@ -178,7 +178,7 @@ describe('attack: floods and stalled connections', () => {
     const [stalled, reader, mover] = await server.clients(3)
     for (const c of [stalled!, reader!]) await c.request('room/join')
     stalled!.socket.pause()
-    const count = 300
+    const count = 600
     for (let seq = 0; seq < count; seq++) await mover!.request('room/move', { seq })
     // The reader reads: it gets every push.
     for (let seq = 0; seq < count; seq++) expect((await reader!.nextPush()).seq).toBe(seq)
@@ -192,6 +192,23 @@ describe('attack: floods and stalled connections', () => {
     expect(got).toEqual([...got].sort((a, b) => a - b))
   })
 
+  it('skips droppable pushes sent from outside a handler (app.to) for a stalled reader', async () => {
+    const app = await start({ dropThreshold: 64 * 1024, metrics: { defaultMetrics: false } })
+    app.route('room/join', (ctx) => ctx.join('room'))
+    const [stalled] = await server.clients(1)
+    await stalled!.request('room/join')
+    stalled!.socket.pause()
+    const pad = 'p'.repeat(32 * 1024)
+    // A ticker: one push per event-loop turn, as from a timer.
+    for (let seq = 0; seq < 2000 && ((await counter(app, 'talk_pushes_dropped_total')).dropped ?? 0) === 0; seq++) {
+      app.to('room').send('tick', { seq, pad }, { droppable: true })
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect((await counter(app, 'talk_pushes_dropped_total')).dropped).toBeGreaterThan(0)
+    stalled!.socket.resume()
+    expect(await stalled!.request('ping', {}, { ref: 'back' })).toEqual({ status: 'success', ref: 'back', pong: true })
+  })
+
   it('coalesces keyed pushes for a stalled reader: once it catches up it gets the latest', async () => {
     const app = await start({ dropThreshold: 64 * 1024, metrics: { defaultMetrics: false } })
     app.route('room/join', (ctx) => ctx.join('room'))
@@ -199,7 +216,7 @@ describe('attack: floods and stalled connections', () => {
     const [stalled, mover] = await server.clients(2)
     await stalled!.request('room/join')
     stalled!.socket.pause()
-    const count = 300
+    const count = 600
     for (let seq = 0; seq < count; seq++) await mover!.request('cursor/move', { seq })
     expect((await counter(app, 'talk_pushes_dropped_total')).coalesced).toBeGreaterThan(0)
     stalled!.socket.resume()
