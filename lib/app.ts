@@ -9,7 +9,7 @@ import { compose, type Chain, type Step } from './compose'
 import { Connection, type ConnectionHost } from './connection'
 import { Context, type ContextHost, type Responder } from './context'
 import { CLOSE, TalkError } from './errors'
-import { readHandshake, rejectUpgrade, type Handshake, type HandshakeHook } from './handshake'
+import { readHandshake, rejectUpgrade, type HandshakeHook, type PendingHandshake } from './handshake'
 import { encodePush, JSON_CODEC, PROTOCOL_VERSION, type Codec, type Envelope } from './protocol'
 import { Sessions, type Claim, type ResumeOptions } from './resume'
 import { Rooms } from './rooms'
@@ -390,7 +390,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       this.refuse(req, socket, refused)
       return
     }
-    let handshake: Handshake
+    let handshake: PendingHandshake
     try {
       handshake = await this.guard.deadline(this.runHandshake(req))
     } catch (err) {
@@ -422,7 +422,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
    * Reads an HTTP request and runs every handshake hook on it, as for an upgrade. Rejects with the
    * hook's TalkError (or INTERNAL, logged) when one refuses. The REST bridge runs it per request.
    */
-  async runHandshake(req: IncomingMessage): Promise<Handshake> {
+  async runHandshake(req: IncomingMessage): Promise<PendingHandshake> {
     const handshake = readHandshake(req)
     try {
       for (const hook of this.hooks) await hook(handshake)
@@ -433,15 +433,15 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     return handshake
   }
 
-  private accept(ws: WebSocket, handshake: Handshake, claim?: Claim): void {
+  private accept(ws: WebSocket, handshake: PendingHandshake, claim?: Claim): void {
     if (this.draining) {
       if (claim !== undefined) this.sessions?.release(claim)
       ws.close(CLOSE.GOING_AWAY, 'server is shutting down')
       return
     }
-    const { req: _req, user, state, ...info } = handshake
     const resumed = claim?.session
-    const connection = new Connection(this, ws, resumed?.id ?? this.generateId(), info, user, resumed?.state ?? state)
+    const id = resumed?.id ?? this.generateId()
+    const connection = new Connection(this, ws, id, handshake.view(), handshake.user, resumed?.state ?? handshake.state)
     this.clients.set(connection.id, connection)
     const welcome = { client: connection.id, protocol: PROTOCOL_VERSION }
     if (this.sessions === undefined) connection.write(encodePush('welcome', welcome, this.codec))

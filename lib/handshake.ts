@@ -21,35 +21,90 @@ export interface Handshake extends HandshakeInfo {
  */
 export type HandshakeHook = (handshake: Handshake) => unknown
 
-/** Reads headers, query and cookies of an upgrade request into a Handshake; BAD_REQUEST for a URL that does not parse. */
-export function readHandshake(req: IncomingMessage): Handshake {
+/**
+ * The handshake of one connection as the client keeps it (`ctx.client.handshake`): the query,
+ * cookies and path are parsed on first read, not per connection, since most apps read few of them.
+ */
+export class HandshakeView implements HandshakeInfo {
+  private queryValue: Record<string, string> | undefined
+  private cookiesValue: Record<string, string> | undefined
+
+  constructor(
+    readonly headers: Readonly<Record<string, string | string[] | undefined>>,
+    readonly ip: string | undefined,
+    /** The upgrade URL's path and query, as sent. */
+    private readonly target: string,
+  ) {}
+
+  /** Query parameters of the upgrade URL (the first value of each). */
+  get query(): Readonly<Record<string, string>> {
+    return (this.queryValue ??= parseQuery(this.target))
+  }
+
+  /** Cookies sent with the upgrade request (none for a malformed Cookie header). */
+  get cookies(): Readonly<Record<string, string>> {
+    const header = this.headers.cookie
+    return (this.cookiesValue ??= parseCookieHeader(typeof header === 'string' ? header : undefined))
+  }
+
+  /** The upgrade URL's path. */
+  get path(): string {
+    const q = this.target.indexOf('?')
+    return q === -1 ? this.target : this.target.slice(0, q)
+  }
+
+  /** A view without the request, for the connection to keep. */
+  view(): HandshakeView {
+    const view = new HandshakeView(this.headers, this.ip, this.target)
+    view.queryValue = this.queryValue
+    view.cookiesValue = this.cookiesValue
+    return view
+  }
+}
+
+/** A handshake in progress: the view plus the request, and the user and state hooks set. */
+export class PendingHandshake extends HandshakeView implements Handshake {
+  user: User | undefined = undefined
+  readonly state: ClientState = {}
+
+  constructor(readonly req: IncomingMessage, target: string) {
+    super(req.headers, req.socket.remoteAddress, target)
+  }
+}
+
+/** A request target that needs no normalising: a plain path (no dot segments, escapes or backslashes) and a query. */
+const PLAIN_TARGET = /^\/[A-Za-z0-9\-_~/]*(?:\?[^#\s]*)?$/
+
+/** Reads an upgrade request into a Handshake; BAD_REQUEST for a URL that does not parse. */
+export function readHandshake(req: IncomingMessage): PendingHandshake {
+  const raw = req.url ?? '/'
+  if (PLAIN_TARGET.test(raw)) return new PendingHandshake(req, raw)
   let url: URL
   try {
-    url = new URL(req.url ?? '/', 'http://talk.invalid')
+    url = new URL(raw, 'http://talk.invalid')
   } catch {
     // `//host:99999/?token=…` does not parse; the error would carry the raw URL (and its token) into logs.
     throw new TalkError('BAD_REQUEST', 'Malformed request URL')
   }
+  return new PendingHandshake(req, url.pathname + url.search)
+}
+
+function parseQuery(target: string): Record<string, string> {
   const query: Record<string, string> = Object.create(null) as Record<string, string>
-  for (const [key, value] of url.searchParams) if (!(key in query)) query[key] = value
-  const cookieHeader = req.headers.cookie
-  let cookies: Record<string, string> = Object.create(null) as Record<string, string>
-  if (typeof cookieHeader === 'string') {
-    try {
-      cookies = Object.assign(Object.create(null) as Record<string, string>, parseCookies(cookieHeader))
-    } catch {
-      // A malformed Cookie header is treated as no cookies, like browsers and Express do.
-    }
-  }
-  return {
-    req,
-    headers: req.headers,
-    query,
-    cookies,
-    ip: req.socket.remoteAddress,
-    path: url.pathname,
-    user: undefined,
-    state: {},
+  const q = target.indexOf('?')
+  if (q === -1) return query
+  for (const [key, value] of new URLSearchParams(target.slice(q + 1))) if (!(key in query)) query[key] = value
+  return query
+}
+
+function parseCookieHeader(header: string | undefined): Record<string, string> {
+  const cookies = Object.create(null) as Record<string, string>
+  if (typeof header !== 'string') return cookies
+  try {
+    return Object.assign(cookies, parseCookies(header))
+  } catch {
+    // A malformed Cookie header is treated as no cookies, like browsers and Express do.
+    return cookies
   }
 }
 

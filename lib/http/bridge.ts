@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TalkApp } from '../app'
 import type { Context, Responder } from '../context'
 import { httpStatus, STATUS, TalkError, toWireError } from '../errors'
-import type { Handshake } from '../handshake'
+import type { PendingHandshake } from '../handshake'
 import { encodeError, encodeSuccess } from '../protocol'
 import { compileMatcher, isPattern } from '../router'
 import { readJsonBody } from './body'
@@ -107,7 +107,7 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
       return
     }
 
-    let handshake: Handshake
+    let handshake: PendingHandshake
     let payload: Record<string, unknown> | undefined
     try {
       // Authentication first: a refused request's body is never read.
@@ -120,8 +120,7 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
     }
 
     const body = merge(queryOf(url, q), payload, chosen.params)
-    const { req: _req, user, state, ...info } = handshake
-    const client = new HttpClient(randomUUID(), user, state, info)
+    const client = new HttpClient(randomUUID(), handshake.user, handshake.state, handshake.view())
     const { mapping } = chosen
     const responder: Responder = {
       success(_ctx: Context, reply: object | undefined) {
