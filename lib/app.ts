@@ -108,6 +108,8 @@ export interface Listening {
 /** App lifecycle events and their listener arguments. */
 export interface TalkEvents {
   connection: [client: Client]
+  /** A parked session was taken over by a new socket (resume): the client never left, so no `connection`. */
+  resume: [client: Client]
   disconnect: [client: Client, code: number, reason: string]
   join: [client: Client, room: string]
   leave: [client: Client, room: string]
@@ -446,8 +448,8 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     const welcome = { client: connection.id, protocol: PROTOCOL_VERSION }
     if (this.sessions === undefined) connection.write(encodePush('welcome', welcome, this.codec))
     else this.sessions.open(connection, welcome, claim) // adds the resume token; replays missed pushes after the welcome
-    // A resumed client never left: no second `connection` event.
-    if (resumed === undefined) this.emit('connection', connection)
+    // A resumed client never left: no second `connection` event, a `resume` one instead.
+    this.emit(resumed === undefined ? 'connection' : 'resume', connection)
     this.metrics?.connected()
   }
 

@@ -114,7 +114,6 @@ export function auth(options: AuthOptions): AuthMiddleware {
   // session brings back older state; so no entry outlives its client.
   const sessions = new WeakMap<HandshakeInfo['headers'], Session>()
   let expiring = false
-  let attached: TalkApp | undefined
 
   const check = async (token: string, info: HandshakeInfo): Promise<Verified> => {
     const verified = await verify(token, info)
@@ -156,9 +155,6 @@ export function auth(options: AuthOptions): AuthMiddleware {
           ctx.client.close(CLOSE.POLICY, 'token expired')
           return undefined
         }
-        // No `connection` event armed it (a resumed session): arm it now. Only for sockets of the app:
-        // an HTTP request through the REST bridge ends with its reply and needs no timer.
-        if (session.timer === undefined && attached?.clients.get(ctx.client.id) === ctx.client) arm(ctx.client, session)
       }
     }
     return next()
@@ -179,11 +175,12 @@ export function auth(options: AuthOptions): AuthMiddleware {
   }
 
   middleware.attach = function attachAuth(app: TalkApp): void {
-    attached = app
-    app.on('connection', (client) => {
+    const armFor = (client: Client): void => {
       const session = sessions.get(client.handshake.headers)
       if (session !== undefined) arm(client, session)
-    })
+    }
+    app.on('connection', armFor)
+    app.on('resume', armFor)
     app.on('disconnect', (client) => {
       const session = sessions.get(client.handshake.headers)
       if (session === undefined) return
