@@ -11,111 +11,26 @@ import { Context, type ContextHost, type Responder } from './context'
 import { CLOSE, TalkError } from './errors'
 import { readHandshake, rejectUpgrade, type HandshakeHook, type PendingHandshake } from './handshake'
 import { encodePush, JSON_CODEC, PROTOCOL_VERSION, type Codec, type Envelope } from './protocol'
-import { Sessions, type Claim, type ResumeOptions } from './resume'
+import { Sessions, type Claim } from './resume'
 import { Rooms } from './rooms'
 import {
   compileMatcher, EMPTY_PARAMS, isPattern, lookup, Router, type RouteDefinition, type RouteTable, type ScopedMiddleware,
 } from './router'
-import type { Client, GlobalState, Handler, Middleware, PresenceEntry, RouteContext, RouteSpec } from './types'
+import type { Client, GlobalState, Handler, Middleware, PresenceEntry } from './types'
 import { validate } from '../middleware/validate'
 import { PROTOCOL_TOKEN_PREFIX } from '../middleware/auth'
-import { rateLimit, type RateLimitOptions } from '../middleware/rate-limit'
+import { rateLimit } from '../middleware/rate-limit'
 import { timeout as deadline } from '../middleware/timeout'
 import { healthHandler, healthReport, type HealthOptions, type HealthReport, type HealthSource } from './health'
-import { Metrics, UNKNOWN_ROUTE, type MetricsOptions, type MetricsSource } from './metrics'
-import { HandshakeGuard, type GuardOptions } from './security/guard'
+import { Metrics, UNKNOWN_ROUTE, type MetricsSource } from './metrics'
+import { HandshakeGuard } from './security/guard'
 import { jsonLimits, type JsonLimits } from './security/json-bounds'
 import type { PublishOptions } from './context'
+import { Events, logSafely, type Listener, type TalkEvents } from './events'
+import { DEFAULT_RATE_LIMIT, nonNegative, positive, type AttachOptions, type CloseOptions, type Listening, type TalkOptions } from './options'
 
-/** Options of `talk()`; every one has a default (the handshake defences are GuardOptions; see docs/operations.md). */
-export interface TalkOptions extends GuardOptions {
-  /** Logger for the app and `ctx.log` (default: pino at `LOG_LEVEL` or info). */
-  logger?: Logger
-  /** Adapter carrying pushes and presence between nodes (default: in-memory, one node). */
-  adapter?: Adapter
-  /** Largest frame accepted, in bytes; bigger ones close the connection with 1009 (default 1 MiB). */
-  maxPayload?: number
-  /** Interval between ws pings, in ms; a peer silent for two intervals is terminated (default 30000; 0 turns it off). */
-  heartbeatInterval?: number
-  /** Unsent bytes a connection may hold before it is closed with 4900 as a slow consumer (default 4 MiB). */
-  maxBufferedBytes?: number
-  /** Requests one connection may have waiting beyond those running; past it, RATE_LIMITED (default 256). */
-  maxQueue?: number
-  /** Requests of one connection handled at once (default 1: in arrival order). */
-  concurrency?: number
-  /** How long `close()` waits for in-flight requests before closing sockets, in ms (default 10000). */
-  closeTimeout?: number
-  /** Push `presence:join` / `presence:leave` to a room's other members when a client joins or leaves it (default false). */
-  presenceEvents?: boolean
-  /** Frame codec (default JSON). */
-  codec?: Codec
-  /** Makes client ids (default `crypto.randomUUID`). */
-  generateId?: () => string
-  /**
-   * Keep a client's session (id, rooms, state, missed pushes, recent replies) for a while after its
-   * socket drops abnormally, so a TalkClient resumes it (default off; `true` uses the defaults of
-   * ResumeOptions: 2-minute window). See docs/client.md.
-   */
-  resume?: boolean | ResumeOptions
-  /** Containers nested in one frame at most, the frame counted; deeper frames are answered BAD_REQUEST (default 32). */
-  maxDepth?: number
-  /** Keys plus array elements in one frame at most; more are answered BAD_REQUEST (default 20000). */
-  maxElements?: number
-  /**
-   * Per-connection token bucket installed as the app's first middleware (default
-   * `{ capacity: 1000, refillPerSecond: 200 }`; past it RATE_LIMITED, far past it close 1008); false: none.
-   */
-  rateLimit?: RateLimitOptions | false
-  /** A deadline for every request in ms, answered TIMEOUT past it (default false: none; about 1.3 µs per request). */
-  timeout?: number | false
-  /** Unsent bytes past which a push sent `{ droppable: true }` or `{ coalesce }` skips that client (default maxBufferedBytes / 4). */
-  dropThreshold?: number
-  /** Prometheus metrics in a registry of the app's own, served at `/metrics` by `listen()` (default off). */
-  metrics?: boolean | MetricsOptions
-  /** Liveness (`/healthz`) and readiness (`/readyz`, 503 while draining) endpoints served by `listen()` (default off). */
-  health?: boolean | HealthOptions
-}
-
-/** Options of `close()`. */
-export interface CloseOptions {
-  /** Close code sent to every client (default 1001 going away; 1012 service restart when a replacement is coming). */
-  code?: number
-  /** Close reason (default `server shutting down`). */
-  reason?: string
-  /**
-   * Spread the closes over this many ms, each client at a random moment in the window, so they do not
-   * all reconnect at once (default 0). A client is served as usual until its moment.
-   */
-  jitterMs?: number
-}
-
-/** The rate limit every app gets unless `rateLimit` says otherwise: generous for people, a wall for floods. */
-export const DEFAULT_RATE_LIMIT: Readonly<RateLimitOptions> = Object.freeze({ capacity: 1000, refillPerSecond: 200 })
-
-/** Options of `attach()`. */
-export interface AttachOptions {
-  /** Only upgrades to this path are Talk's (default: every path). */
-  path?: string
-}
-
-/** What `listen()` resolves with. */
-export interface Listening {
-  port: number
-  /** A ws:// URL for the loopback address. */
-  url: string
-}
-
-/** App lifecycle events and their listener arguments. */
-export interface TalkEvents {
-  connection: [client: Client]
-  /** A parked session was taken over by a new socket (resume): the client never left, so no `connection`. */
-  resume: [client: Client]
-  disconnect: [client: Client, code: number, reason: string]
-  join: [client: Client, room: string]
-  leave: [client: Client, room: string]
-  /** An unexpected error: a handler's non-TalkError, a failing hook or listener. */
-  error: [err: unknown, ctx: Context | undefined]
-}
+export { DEFAULT_RATE_LIMIT, type AttachOptions, type CloseOptions, type Listening, type TalkOptions } from './options'
+export type { TalkEvents } from './events'
 
 /** A middleware that also has work to do on the HTTP upgrade request (e.g. authentication). */
 export interface HandshakeMiddleware extends Middleware {
@@ -123,8 +38,6 @@ export interface HandshakeMiddleware extends Middleware {
   /** Called once by `app.use()` with the app, e.g. to listen to connection events or add a route. */
   attach?: (app: TalkApp) => void
 }
-
-type Listener<E extends keyof TalkEvents> = (...args: TalkEvents[E]) => unknown
 
 interface CompiledRoute {
   chain: Chain<Context>
@@ -168,7 +81,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   private readonly options: Required<Pick<TalkOptions, 'maxPayload' | 'heartbeatInterval' | 'closeTimeout' | 'presenceEvents'>>
   private readonly generateId: () => string
   private readonly hooks: HandshakeHook[] = []
-  private readonly listeners = new Map<keyof TalkEvents, Set<(...args: never[]) => unknown>>()
+  private readonly events: Events
   private readonly wss: WebSocketServer
   private readonly servers: { server: Server; owned: boolean; onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }[] = []
   private table: RouteTable<CompiledRoute> | undefined
@@ -186,6 +99,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     super()
     if (options === null || typeof options !== 'object') throw new TypeError('talk() takes an options object')
     this.log = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' })
+    this.events = new Events(this.log)
     this.codec = options.codec ?? JSON_CODEC
     this.adapter = options.adapter ?? memoryAdapter()
     this.maxQueue = positive('maxQueue', options.maxQueue ?? 256)
@@ -254,15 +168,13 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   /** Listens for an app event; a listener that throws is logged, never fatal. */
   on<E extends keyof TalkEvents>(event: E, listener: Listener<E>): this {
-    let set = this.listeners.get(event)
-    if (set === undefined) this.listeners.set(event, (set = new Set()))
-    set.add(listener as (...args: never[]) => unknown)
+    this.events.on(event, listener)
     return this
   }
 
   /** Removes an event listener. */
   off<E extends keyof TalkEvents>(event: E, listener: Listener<E>): this {
-    this.listeners.get(event)?.delete(listener as (...args: never[]) => unknown)
+    this.events.off(event, listener)
     return this
   }
 
@@ -693,21 +605,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   }
 
   private emit<E extends keyof TalkEvents>(event: E, ...args: TalkEvents[E]): void {
-    const set = this.listeners.get(event)
-    if (set === undefined) return
-    for (const listener of set) {
-      try {
-        const result = (listener as (...a: TalkEvents[E]) => unknown)(...args)
-        if (result instanceof Promise) result.catch((err: unknown) => this.listenerFailed(event, err))
-      } catch (err) {
-        this.listenerFailed(event, err)
-      }
-    }
-  }
-
-  private listenerFailed(event: keyof TalkEvents, err: unknown): void {
-    logSafely(this.log.child({ event }), 'error', err, 'event listener failed')
-    if (event !== 'error') this.emit('error', err, undefined)
+    this.events.emit(event, ...args)
   }
 }
 
@@ -722,18 +620,6 @@ function guard(pattern: string, fn: Middleware): Step<Context> {
   const test = compileMatcher(pattern)
   return function scoped(ctx, next) {
     return test(ctx.route) !== false ? fn(ctx, next) : next()
-  }
-}
-
-/**
- * Logs an error; a thrown value whose serialisation itself throws (getters that throw, a hostile
- * toJSON) is logged as a description instead, so reporting a fault can never become one.
- */
-function logSafely(log: Logger, level: 'warn' | 'error', err: unknown, message: string): void {
-  try {
-    log[level]({ err }, message)
-  } catch {
-    log[level]({ err: { type: typeof err, message: 'the thrown value could not be serialised' } }, message)
   }
 }
 
@@ -754,16 +640,6 @@ function pickProtocol(protocols: Set<string>): string | false {
     fallback ||= protocol
   }
   return fallback
-}
-
-function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`talk(): ${name} must be a positive number`)
-  return value
-}
-
-function nonNegative(name: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0) throw new TypeError(`talk(): ${name} must be zero or more`)
-  return value
 }
 
 /**
