@@ -43,7 +43,8 @@ interface Speaker {
  * document on this node): the store update, the push to the others, and the reply, with no
  * await between push and reply. `document:get` reads its snapshot, joins the room and replies
  * in the same critical section. So each client sees the versions of a document — in pushes and
- * in its own replies — as v+1, v+2, … after a get at v: no gap, no duplicate, in order.
+ * in its own replies — as v+1, v+2, … after a get at v: no gap, no duplicate, in order. That holds
+ * on one node; across nodes pushes from two nodes may cross, and clients check the version.
  *
  * @example
  * const app = documentsApp()
