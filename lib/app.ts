@@ -562,6 +562,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   memberLeft(room: string, entry: PresenceEntry): void {
     if (this.options.presenceEvents) this.publish(room, 'presence:leave', { room, client: entry.id, user: entry.user }, undefined)
+    this.emit('lost', room, entry)
   }
 
   // ---- connection lifecycle (ConnectionHost) ----------------------------------------------

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import type { Context } from './context'
-import type { Client } from './types'
+import type { Client, PresenceEntry } from './types'
 
 /** App lifecycle events and their listener arguments. */
 export interface TalkEvents {
@@ -10,6 +10,11 @@ export interface TalkEvents {
   disconnect: [client: Client, code: number, reason: string]
   join: [client: Client, room: string]
   leave: [client: Client, room: string]
+  /**
+   * A member of a room on another node is gone without leaving: its node stopped renewing its lease
+   * (crashed or cut off) and the adapter cleaned it up. Its own node, being gone, told no one.
+   */
+  lost: [room: string, member: PresenceEntry]
   /** An unexpected error: a handler's non-TalkError, a failing hook or listener. */
   error: [err: unknown, ctx: Context | undefined]
 }

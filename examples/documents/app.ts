@@ -128,14 +128,17 @@ export function documentsApp(options: DocumentsOptions = {}): TalkApp {
     })
   }
 
-  // Leaving covers document:leave, opening another document and closing the connection alike.
-  app.on('leave', (_client, room) => {
-    if (!room.startsWith('document/')) return
+  // Leaving covers document:leave, opening another document and closing the connection alike;
+  // `lost` is a member of another node that crashed (its adapter lease ran out).
+  const usersChanged = (room: string): Promise<void> | undefined => {
+    if (!room.startsWith('document/')) return undefined
     const id = room.slice('document/'.length)
     return serial(room, async () => {
       app.to(room).send('document:users', { document: id, 'active-users': await activeUsers(room) })
     })
-  })
+  }
+  app.on('leave', (_client, room) => usersChanged(room))
+  app.on('lost', (room) => usersChanged(room))
 
   app.route('document/create', routes['document/create'], async (ctx) => {
     const id = ctx.body.id
