@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 
 /**
  * Which browser origins may open a connection (the defence against cross-site WebSocket hijacking):
- * - `'*'`: any origin;
+ * - `'*'`: every origin;
  * - `'same-origin'`: only pages served from the host the upgrade request was sent to (its `Host` header);
  * - a list of origins (`'https://app.example.com'`, `'https://*.example.com'` for any subdomain) and RegExps
  *   (tested against the normalised origin, e.g. `https://app.example.com:8443`);
