@@ -3,6 +3,7 @@ import WebSocket from 'ws'
 import { talk, TalkError, type TalkApp } from '../lib'
 import { testServer, type TestServer } from '../lib/testing'
 import { silent } from './helpers/seed-app'
+import { gate } from './helpers/gate'
 
 /** Sends a raw upgrade request and resolves with the HTTP status and body the server answered with. */
 function upgradeStatus(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; upgraded: boolean }> {
@@ -99,20 +100,19 @@ describe('the handshake', () => {
   })
 
   it('does not crash when the peer vanishes during a slow hook', async () => {
-    let release!: () => void
-    const gate = new Promise<void>((resolve) => (release = resolve))
+    const held = gate()
     let entered!: () => void
     const inHook = new Promise<void>((resolve) => (entered = resolve))
     app.handshake(async () => {
       entered()
-      await gate
+      await held.wait
     })
     server = await testServer(app)
     const ws = new WebSocket(server.url)
     ws.on('error', () => undefined)
     await inHook
     ws.terminate()
-    release()
+    held.open()
     const c = await server.client()
     expect(await c.request('whoami')).toEqual({ status: 'success', ref: 1, state: {}, ip: '127.0.0.1' })
   })

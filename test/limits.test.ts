@@ -2,6 +2,7 @@ import WebSocket from 'ws'
 import { talk, CLOSE } from '../lib'
 import { testServer, type TestServer } from '../lib/testing'
 import { silent } from './helpers/seed-app'
+import { gate } from './helpers/gate'
 
 describe('connection limits', () => {
   let server: TestServer
@@ -42,10 +43,9 @@ describe('connection limits', () => {
 
   it('answers RATE_LIMITED past the request queue bound and keeps serving', async () => {
     const app = talk({ logger: silent, maxQueue: 2 })
-    let release!: () => void
-    const gate = new Promise<void>((resolve) => (release = resolve))
+    const held = gate()
     app.route('wait', async () => {
-      await gate
+      await held.wait
       return { waited: true }
     })
     app.route('ping', () => ({ pong: true }))
@@ -54,7 +54,7 @@ describe('connection limits', () => {
     const running = c.request('wait')
     const queued = [c.request('ping'), c.request('ping')]
     expect(await c.request('ping')).toEqual({ status: 'error', ref: 4, error: { code: 'RATE_LIMITED', message: 'Too many requests waiting on this connection' } })
-    release()
+    held.open()
     expect(await running).toEqual({ status: 'success', ref: 1, waited: true })
     expect(await Promise.all(queued)).toEqual([{ status: 'success', ref: 2, pong: true }, { status: 'success', ref: 3, pong: true }])
     expect(await c.request('ping')).toEqual({ status: 'success', ref: 5, pong: true })

@@ -1,6 +1,22 @@
-import { talk } from '../lib'
+import { talk, type TalkApp, type TalkOptions } from '../lib'
 import { testServer, type TestServer } from '../lib/testing'
 import { silent } from './helpers/seed-app'
+import { gate } from './helpers/gate'
+
+/** An app whose `wait` route holds until another request calls `release`. */
+function gatedApp(options: TalkOptions = {}): TalkApp {
+  const app = talk({ logger: silent, ...options })
+  const held = gate()
+  app.route('wait', async () => {
+    await held.wait
+    return { waited: true }
+  })
+  app.route('release', () => {
+    held.open()
+    return { released: true }
+  })
+  return app
+}
 
 describe('ordering per connection (protocol rule 2)', () => {
   let server: TestServer
@@ -40,17 +56,7 @@ describe('ordering per connection (protocol rule 2)', () => {
   })
 
   it('runs different connections concurrently', async () => {
-    const app = talk({ logger: silent })
-    let release!: () => void
-    const gate = new Promise<void>((resolve) => (release = resolve))
-    app.route('wait', async () => {
-      await gate
-      return { waited: true }
-    })
-    app.route('release', () => {
-      release()
-      return { released: true }
-    })
+    const app = gatedApp()
     server = await testServer(app)
     const [a, b] = await server.clients(2)
     const waiting = a!.request('wait')
@@ -59,17 +65,7 @@ describe('ordering per connection (protocol rule 2)', () => {
   })
 
   it('lets an app opt into concurrency per connection', async () => {
-    const app = talk({ logger: silent, concurrency: 2 })
-    let release!: () => void
-    const gate = new Promise<void>((resolve) => (release = resolve))
-    app.route('wait', async () => {
-      await gate
-      return { waited: true }
-    })
-    app.route('release', () => {
-      release()
-      return { released: true }
-    })
+    const app = gatedApp({ concurrency: 2 })
     server = await testServer(app)
     const c = await server.client()
     const waiting = c.request('wait')

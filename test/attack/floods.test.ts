@@ -5,6 +5,7 @@ import { CLOSE, type TalkApp } from '../../lib'
 import { testServer, type TestServer } from '../../lib/testing'
 import { heapAfterGc, hostileApp, LogCapture, SECRET, stillServes } from './harness'
 import { frame, rawWebSocket } from './raw'
+import { gate } from '../helpers/gate'
 
 type Frame = Record<string, unknown>
 
@@ -76,10 +77,9 @@ describe('attack: floods and stalled connections', () => {
 
   it('answers past the request queue bound RATE_LIMITED, then serves what it queued', async () => {
     const app = await start({ maxQueue: 8, rateLimit: false })
-    let release!: () => void
-    const gate = new Promise<void>((resolve) => (release = resolve))
+    const hold = gate()
     app.route('hold', async () => {
-      await gate
+      await hold.wait
       return { held: true }
     })
     const c = await server.client()
@@ -89,7 +89,7 @@ describe('attack: floods and stalled connections', () => {
     expect(refused).toEqual(Array.from({ length: 12 }, (_v, n) => ({
       status: 'error', ref: n + 9, error: { code: 'RATE_LIMITED', message: 'Too many requests waiting on this connection' },
     })))
-    release()
+    hold.open()
     expect(await held).toEqual({ status: 'success', ref: 0, held: true })
     expect(await Promise.all(pings.slice(0, 8))).toEqual(Array.from({ length: 8 }, (_v, n) => ({ status: 'success', ref: n + 1, pong: true })))
   })

@@ -4,6 +4,7 @@ import type { Connection } from '../../lib/connection'
 import { testServer, type TestServer } from '../../lib/testing'
 import { seedApp } from '../helpers/seed-app'
 import { appEvent, clientEvent, collect, proxy, until, type Proxy } from './helpers'
+import { gate } from '../helpers/gate'
 
 const FAST: ClientOptions = { heartbeat: false, reconnect: { initialDelay: 5, maxDelay: 20 } }
 
@@ -168,15 +169,14 @@ describe('resume', () => {
 
   it('a retry of a request still running or still queued waits for that one run', async () => {
     await start()
-    let release: () => void = () => undefined
-    const gate = new Promise<void>((resolve) => (release = resolve))
+    const held = gate()
     let started: () => void = () => undefined
     const running = new Promise<void>((resolve) => (started = resolve))
     const runs: string[] = []
     app.route('job/slow', async () => {
       runs.push('slow')
       started()
-      await gate
+      await held.wait
       return { done: 'slow' }
     })
     app.route('job/quick', () => {
@@ -190,7 +190,7 @@ describe('resume', () => {
     const reconnected = clientEvent(client, 'reconnected')
     await cut(app, client.id)
     expect(await reconnected).toEqual({ client: client.id, resumed: true })
-    release()
+    held.open()
     expect(await slow).toEqual({ done: 'slow' })
     expect(await quick).toEqual({ done: 'quick' })
     expect(runs).toEqual(['slow', 'quick'])

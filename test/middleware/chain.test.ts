@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { auth, loadState, talk, TalkError, validate, type Context, type TalkApp } from '../../lib'
 import { testServer, type TestServer } from '../../lib/testing'
 import { silent } from '../helpers/seed-app'
+import { expectSeedConversation } from '../helpers/seed-conversation'
 import { upgrade } from './helpers'
 
 interface Doc {
@@ -67,20 +68,7 @@ describe('the seed conversation through auth → validate → loadState', () => 
     const client2 = await server.client({ query: 'token=token-client2' })
     const client3 = await server.client({ headers: { Authorization: 'Bearer token-client3' } })
 
-    client1.socket.send(JSON.stringify({ command: 'document:create', id: 'hello-world' }))
-    expect(await client1.nextReply()).toEqual({ status: 'success' })
-
-    client2.socket.send(JSON.stringify({ command: 'document:get', id: 'hello-world' }))
-    expect(await client2.nextReply()).toEqual({
-      status: 'success',
-      document: { id: 'hello-world', nodes: [] },
-      'active-users': ['client1', 'client2'],
-    })
-
-    client1.socket.send(JSON.stringify({ command: 'node:create', type: '/type/task', data: { name: 'A new task' } }))
-    const node = { id: 1, type: '/type/task', data: { name: 'A new task' } }
-    expect(await client1.nextReply()).toEqual({ status: 'success', node })
-    expect(await client2.nextPush()).toEqual({ command: 'node:create', ...node })
+    await expectSeedConversation(client1, client2)
 
     expect(await client3.request('document/get', { id: 'nope' })).toEqual({
       status: 'error', ref: 1, error: { code: 'NOT_FOUND', message: 'No document nope' },

@@ -1,5 +1,6 @@
 import { TestClient } from '../../lib/testing'
 import { describeRedis, RedisServer } from '../helpers/redis-server'
+import { expectSeedConversation } from '../helpers/seed-conversation'
 import { buildNodeScript, removeNodeScript, TalkNode } from './nodes'
 
 describeRedis('three Talk nodes on one Redis', (source) => {
@@ -37,20 +38,7 @@ describeRedis('three Talk nodes on one Redis', (source) => {
     const client1 = await connect(a, 'user=client1')
     const client2 = await connect(b, 'user=client2')
 
-    client1.socket.send(JSON.stringify({ command: 'document:create', id: 'hello-world' }))
-    expect(await client1.nextReply()).toEqual({ status: 'success' })
-
-    client2.socket.send(JSON.stringify({ command: 'document:get', id: 'hello-world' }))
-    expect(await client2.nextReply()).toEqual({
-      status: 'success',
-      document: { id: 'hello-world', nodes: [] },
-      'active-users': ['client1', 'client2'],
-    })
-
-    client1.socket.send(JSON.stringify({ command: 'node:create', type: '/type/task', data: { name: 'A new task' } }))
-    const node = { id: 1, type: '/type/task', data: { name: 'A new task' } }
-    expect(await client1.nextReply()).toEqual({ status: 'success', node })
-    expect(await client2.nextPush()).toEqual({ command: 'node:create', ...node })
+    await expectSeedConversation(client1, client2)
     expect(client1.pendingPushes).toEqual([])
     expect(client2.pendingPushes).toEqual([])
   })
