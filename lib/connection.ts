@@ -106,9 +106,9 @@ export class Connection implements Client, Member, Responder {
     return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
-  /** Pushes `{ command: name, ...payload }` to this client. */
-  push(name: string, payload?: object): void {
-    this.deliver(encodePush(name, payload, this.host.codec))
+  /** Pushes `{ command: name, ...payload }` to this client, with a `traceparent` field when given. */
+  push(name: string, payload?: object, traceparent?: string): void {
+    this.deliver(encodePush(name, payload, this.host.codec, traceparent))
   }
 
   /**

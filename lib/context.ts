@@ -165,8 +165,7 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
 
   /** Pushes `{ command: name, ...payload }` to this client only (with the request's trace context, if it had one). */
   send(name: string, payload?: object): void {
-    const traceparent = this.outgoingTraceparent
-    this.client.push(name, traceparent === undefined ? payload : { ...payload, traceparent })
+    this.client.push(name, payload, this.outgoingTraceparent)
   }
 
   /** Puts this client in a room. */

@@ -97,8 +97,8 @@ export interface Client {
   readonly rooms: ReadonlySet<string>
   /** The handshake this client connected with. */
   readonly handshake: HandshakeInfo
-  /** Pushes `{ command: name, ...payload }` to this client. */
-  push(name: string, payload?: object): void
+  /** Pushes `{ command: name, ...payload }` to this client, with a W3C `traceparent` field when given. */
+  push(name: string, payload?: object, traceparent?: string): void
   /** Closes the connection with a WebSocket close code (1000 by default). */
   close(code?: number, reason?: string): void
 }
