@@ -28,17 +28,18 @@ export async function readJsonBody(
   codec: Codec,
   bounds: JsonLimits,
 ): Promise<Record<string, unknown> | undefined> {
+  const header = req.headers['content-type']
+  const json = JSON_TYPE.test(header?.split(';')[0]?.trim().toLowerCase() ?? '')
+  // A form (urlencoded, multipart, text/plain) is what another site can make a browser send with
+  // its cookies and without asking (CSRF): refused even when empty, on every method that writes,
+  // and even when an earlier parser (express.urlencoded) already read it.
+  const writes = req.method !== 'GET' && req.method !== 'HEAD'
+  if (header !== undefined && writes && !json) throw notJson()
   const parsed = (req as { body?: unknown }).body
   // The text's length is unknown here: walk it whatever its size.
   if (parsed !== undefined) return bounded(asObject(parsed), Number.MAX_SAFE_INTEGER, bounds)
-  const header = req.headers['content-type']
-  const type = header?.split(';')[0]?.trim().toLowerCase() ?? ''
-  // A form (urlencoded, multipart, text/plain) is what another site can make a browser send with
-  // its cookies and without asking (CSRF): refused even when empty, on every method that writes.
-  const writes = req.method !== 'GET' && req.method !== 'HEAD'
-  if (header !== undefined && writes && !JSON_TYPE.test(type)) throw notJson()
   if (!hasBody(req)) return undefined
-  if (!JSON_TYPE.test(type)) throw notJson()
+  if (!json) throw notJson()
   const encoding = req.headers['content-encoding']
   if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
     throw new TalkError('BAD_REQUEST', `Content-Encoding "${encoding.slice(0, 40)}" is not supported`)
@@ -65,8 +66,8 @@ export async function readJsonBody(
 
 /** The socket's bounds on nesting and size (app.jsonLimits) hold for HTTP bodies too: BAD_REQUEST past them. */
 function bounded(value: Record<string, unknown>, textLength: number, bounds: JsonLimits): Record<string, unknown> {
-  const broken = exceedsJsonLimits(value, textLength, bounds)
-  if (broken !== undefined) throw new TalkError('BAD_REQUEST', broken.replace(/^Frame/, 'Body'))
+  const broken = exceedsJsonLimits(value, textLength, bounds, 'Body')
+  if (broken !== undefined) throw new TalkError('BAD_REQUEST', broken)
   return value
 }
 

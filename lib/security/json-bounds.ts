@@ -15,12 +15,12 @@ export const DEFAULT_JSON_LIMITS: Readonly<JsonLimits> = Object.freeze({ maxDept
  * short to break a limit is not walked at all (depth d needs 2·d brackets, n elements need
  * about 2·n characters), which keeps the check free for the small frames that make up most traffic.
  */
-export function exceedsJsonLimits(value: unknown, textLength: number, limits: JsonLimits = DEFAULT_JSON_LIMITS): string | undefined {
+export function exceedsJsonLimits(value: unknown, textLength: number, limits: JsonLimits = DEFAULT_JSON_LIMITS, noun = 'Frame'): string | undefined {
   if (textLength <= 2 * limits.maxDepth && textLength < 2 * limits.maxElements) return undefined
   if (typeof value !== 'object' || value === null) return undefined
   const left = walk(value, limits.maxDepth, limits.maxElements)
-  if (left === TOO_DEEP) return `Frame nests deeper than ${limits.maxDepth} levels`
-  if (left < 0) return `Frame has more than ${limits.maxElements} keys and array elements`
+  if (left === TOO_DEEP) return `${noun} nests deeper than ${limits.maxDepth} levels`
+  if (left < 0) return `${noun} has more than ${limits.maxElements} keys and array elements`
   return undefined
 }
 

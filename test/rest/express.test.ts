@@ -120,4 +120,22 @@ describe('REST bridge in an existing Express 5 app', () => {
       await new Promise<void>((resolve) => other.close(() => resolve()))
     }
   })
+
+  it('refuses a form even when an Express form parser mounted before the bridge already read it (CSRF)', async () => {
+    const api = express()
+    api.use(express.urlencoded({ extended: false }))
+    api.use(bridge(talkApp, { routes: { 'POST /documents/:id': 'document/update' } }))
+    const other = await new Promise<Server>((resolve) => {
+      const s = api.listen(0, '127.0.0.1', () => resolve(s))
+    })
+    try {
+      const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}/documents/d3`
+      const form = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'title=Forged' })
+      expect([form.status, await form.json()]).toEqual([400, { status: 'error', error: { code: 'BAD_REQUEST', message: 'Content-Type must be application/json' } }])
+      const json = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"title":"Real"}' })
+      expect([json.status, await json.json()]).toEqual([200, { status: 'success', document: { id: 'd3', title: 'Real' } }])
+    } finally {
+      await new Promise<void>((resolve) => other.close(() => resolve()))
+    }
+  })
 })
