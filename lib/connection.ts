@@ -130,16 +130,9 @@ export class Connection implements Client, Member, Responder {
     if (socket.bufferedAmount > this.host.maxBufferedBytes) this.slowConsumer()
   }
 
-  /** Sends the success reply of a request of this connection (INTERNAL if the payload cannot be encoded). */
+  /** Sends the success reply of a request of this connection; throws, sending nothing, if the payload cannot be encoded. */
   success(ctx: Context, payload: object | undefined): void {
-    let frame: string
-    try {
-      frame = encodeSuccess(ctx.ref, payload, this.host.codec)
-    } catch (err) {
-      // A cycle, a BigInt, a throwing toJSON: the request still gets its one reply.
-      this.host.log.error({ err, client: this.id, route: ctx.route }, 'reply payload could not be encoded')
-      frame = encodeError(ctx.ref, err, this.host.codec)
-    }
+    const frame = encodeSuccess(ctx.ref, payload, this.host.codec)
     this.session?.replied(ctx.ref, frame)
     this.write(frame)
   }

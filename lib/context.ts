@@ -6,7 +6,7 @@ import type { Client, ClientState, GlobalState, Locals, Params, PresenceEntry, P
 
 /** Where a context's reply goes: a socket connection or an HTTP response. */
 export interface Responder {
-  /** Sends the success reply of `ctx`, once. */
+  /** Sends the success reply of `ctx`, once; throws, having sent nothing, when the payload cannot be encoded. */
   success(ctx: Context, payload: object | undefined): void
   /** Sends the error reply of `ctx`, once. */
   failure(ctx: Context, err: unknown): void
@@ -146,7 +146,13 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
       return false
     }
     this.replied = true
-    this.responder.success(this as Context, payload as object | undefined)
+    try {
+      this.responder.success(this as Context, payload as object | undefined)
+    } catch (err) {
+      // A cycle, a BigInt, a throwing toJSON: whatever the transport, the request still gets its one reply.
+      this.log.error({ err }, 'reply payload could not be encoded')
+      this.responder.failure(this as Context, err)
+    }
     return true
   }
 

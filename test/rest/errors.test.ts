@@ -11,6 +11,7 @@ function errorApp() {
   app.route('test/crash', () => {
     throw new Error('secret internals')
   })
+  app.route('test/unencodable', () => ({ n: 10n }))
   app.route('document/update', { body: z.object({ id: z.string(), title: z.string().min(1), pages: z.number().int() }) }, (ctx) => ({
     document: ctx.body,
   }))
@@ -24,6 +25,7 @@ describe('REST bridge: errors', () => {
       routes: {
         'GET /fail/:code': 'test/fail',
         'GET /crash': 'test/crash',
+        'GET /unencodable': 'test/unencodable',
         'POST /documents/:id': 'document/update',
       },
       statuses: { PAYMENT_REQUIRED: 402 },
@@ -46,6 +48,13 @@ describe('REST bridge: errors', () => {
     const reply = await server.fetch('GET', '/crash')
     expect(reply.status).toBe(500)
     expect(reply.body).toEqual({ status: 'error', error: { code: 'INTERNAL', message: 'Internal server error' } })
+  })
+
+  it('answers a reply payload that cannot be encoded with 500 INTERNAL instead of never answering', async () => {
+    const reply = await server.fetch('GET', '/unencodable')
+    expect(reply.status).toBe(500)
+    expect(reply.body).toEqual({ status: 'error', error: { code: 'INTERNAL', message: 'Internal server error' } })
+    expect((await server.fetch('GET', '/crash')).status).toBe(500)
   })
 
   it('uses the statuses option for app codes, and 500 for codes nobody mapped', async () => {
