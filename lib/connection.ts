@@ -117,7 +117,7 @@ export class Connection implements Client, Member, Responder {
    */
   deliver(frame: string | Buffer, drop?: DropPolicy): void {
     if (drop !== undefined && this.socket.bufferedAmount > (this.host.dropThreshold ?? Infinity)) this.skip(frame, drop)
-    else if (this.session !== undefined) this.session.deliver(this, frame)
+    else if (this.session !== undefined) this.session.deliver(frame)
     else this.write(frame)
   }
 
@@ -235,7 +235,7 @@ export class Connection implements Client, Member, Responder {
   /** Answers a frame that never reaches a route with its error, counted by the host. */
   private refuse(ref: Envelope['ref'], err: TalkError): void {
     this.host.frameError?.(err.code)
-    this.deliver(encodeError(ref, err, this.host.codec))
+    this.write(encodeError(ref, err, this.host.codec))
   }
 
   /** Answers the built-in heartbeat at once, ahead of queued requests and middleware; it acknowledges pushes and replies. */

@@ -112,11 +112,6 @@ function byteLength(frame: Frame): number {
   return typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length
 }
 
-/** Whether an encoded frame is a reply (`{"status":…`) rather than a push (`{"command":…`). */
-function isReply(frame: Frame): boolean {
-  return (typeof frame === 'string' ? frame.charCodeAt(2) : frame[2]) === 115 /* s */
-}
-
 /**
  * One client's session as resume sees it, across the connections it resumes on: the pushes it was
  * sent (numbered from 1, the last `maxPushes` kept), and the replies it may ask for again.
@@ -182,14 +177,10 @@ export class Session {
 
   /**
    * Counts and logs a push, then writes it to the session's newest socket, whichever connection
-   * object it was handed to (an old one still sits in a handler's `ctx.client`). A reply passing
-   * through is written to `from` and not counted: the client counts pushes only.
+   * object it was handed to (an old one still sits in a handler's `ctx.client`). Only pushes come
+   * here: replies are written to their own socket (Connection.write), and the client counts pushes only.
    */
-  deliver(from: Connection, frame: Frame): void {
-    if (isReply(frame)) {
-      from.write(frame)
-      return
-    }
+  deliver(frame: Frame): void {
     if (this.status === 'ended') return
     const bytes = byteLength(frame)
     if (this.count === this.frames.length) {
