@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Connection } from './connection'
 import { TalkError } from './errors'
+import { positive } from './options'
 import { encodeError, encodePush, RESUME_PARAM, SEEN_PARAM, type Codec, type Envelope, type Ref } from './protocol'
 import type { Rooms } from './rooms'
 import type { ClientState, HandshakeInfo, User } from './types'
@@ -534,9 +535,4 @@ function sameUser(a: User | undefined, b: User | undefined): boolean {
 
 function newToken(): string {
   return randomBytes(18).toString('base64url')
-}
-
-function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`talk(): ${name} must be a positive number`)
-  return value
 }

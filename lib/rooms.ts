@@ -50,11 +50,6 @@ export class Rooms {
     return out
   }
 
-  /** How many members a room has on this node. */
-  size(room: string): number {
-    return this.rooms.get(room)?.size ?? 0
-  }
-
   /** The names of the rooms that have members on this node. */
   names(): IterableIterator<string> {
     return this.rooms.keys()
@@ -80,8 +75,10 @@ export class Rooms {
 }
 
 function deliverAll(members: Iterable<Member>, count: number, frame: string, except: string | undefined, drop: DropPolicy | undefined): number {
-  // Many recipients share one Buffer: the frame is turned into bytes once, not per socket.
-  const bytes: string | Buffer = count > 1 ? Buffer.from(frame) : frame
+  // Many recipients share one Buffer: the frame is turned into bytes once, not per socket (the
+  // sender, when excluded, is not a recipient: a room of two makes no Buffer).
+  const recipients = except === undefined ? count : count - 1
+  const bytes: string | Buffer = recipients > 1 ? Buffer.from(frame) : frame
   let reached = 0
   for (const m of members) {
     if (m.id === except) continue

@@ -46,13 +46,12 @@ export function installShutdown(app: Closable, options: ShutdownOptions = {}): (
     started = true
     app.log.info({ signal, jitterMs }, 'draining: refusing new connections, finishing requests, closing clients with %d', code)
     const hard = setTimeout(() => {
-      app.log.error({ hardTimeout }, 'drain did not finish in time: exiting')
-      process.exit(1)
+      app.log.error({ hardTimeout }, 'drain did not finish in time')
+      if (exit) process.exit(1)
     }, hardTimeout)
     hard.unref()
     app.close({ code, reason: 'service restart', jitterMs }).then(
       () => {
-        clearTimeout(hard)
         app.log.info('drained')
         if (exit) process.exit(0)
       },
@@ -60,7 +59,7 @@ export function installShutdown(app: Closable, options: ShutdownOptions = {}): (
         app.log.error({ err }, 'drain failed')
         if (exit) process.exit(1)
       },
-    )
+    ).finally(() => clearTimeout(hard))
   }
   for (const signal of signals) process.on(signal, onSignal)
   return () => {

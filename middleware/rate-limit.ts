@@ -100,7 +100,7 @@ export interface RateLimit extends Middleware {
  * Token-bucket rate limiting. A request past the limit is answered `RATE_LIMITED` with
  * `details: { retryAfterMs }` and the connection stays; a client that keeps sending anyway is closed
  * with 1008 (`CLOSE.POLICY`, reason `rate limit exceeded`) once it owes `closeAfter` tokens. Memory is
- * constant per client: two numbers per bucket, per-connection buckets die with their connection, and
+ * constant per client: five numbers per bucket, per-connection buckets die with their connection, and
  * shared buckets are dropped once full again.
  *
  * @example app.use(rateLimit({ capacity: 20, refillPerSecond: 10 }))
@@ -168,7 +168,8 @@ export function rateLimit(options: RateLimitOptions = {}): RateLimit {
   }
 
   const middleware = function rateLimit(ctx: Context, next: () => Promise<void>): unknown {
-    const now = performance.now()
+    // The context read the same clock when the message was dispatched: no second read per message.
+    const now = ctx.startedAt
     const bucket = bucketOf(ctx, now)
     const wait = bucket.take(now, cost === undefined ? 1 : cost(ctx))
     if (wait === 0) return next()

@@ -43,11 +43,6 @@ export class HandshakeGuard {
     this.lenient = options.origins === undefined && policy === '*' ? originCheck('same-origin') : undefined
   }
 
-  /** Connections and handshakes counted now. */
-  get connections(): number {
-    return this.limits.size
-  }
-
   /**
    * Admits an upgrade request or says why not (a TalkError: UNAVAILABLE, RATE_LIMITED or FORBIDDEN).
    * An admitted request is counted until its socket closes, however the handshake ends.

@@ -14,11 +14,6 @@ export class ConnectionLimits {
     readonly maxConnectionsPerIp: number,
   ) {}
 
-  /** Connections and handshakes counted now. */
-  get size(): number {
-    return this.total
-  }
-
   /** Counts one more connection from `ip`, or returns the error to refuse it with (nothing is counted then). */
   acquire(ip: string | undefined): TalkError | undefined {
     if (this.maxConnections > 0 && this.total >= this.maxConnections) {
