@@ -59,7 +59,7 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
   readonly client: Client
   /** Whether a reply (success or error) has been sent. */
   replied = false
-  /** When the message arrived (ms, `performance.now()` clock). */
+  /** When the message was dispatched to its chain, after any wait in the connection's queue (ms, `performance.now()` clock). */
   readonly startedAt: number
 
   /** The W3C `traceparent` the client sent with this request, if any (validated by decode). */

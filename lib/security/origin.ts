@@ -102,7 +102,7 @@ function normalise(origin: string, strict: boolean): string | undefined {
   return url.origin
 }
 
-/** `https://*.example.com` → any subdomain (one or more labels) of example.com over https, any or the given port. */
+/** `https://*.example.com` → any subdomain (one or more labels) of example.com over https, on the default port or the port given. */
 function wildcard(entry: string): RegExp {
   const match = /^([a-z][a-z0-9+.-]*):\/\/\*\.([^/*]+)$/i.exec(entry)
   if (match === null) throw new TypeError(`talk(): "${entry}" in origins: a wildcard may only stand for subdomains, as in https://*.example.com`)
