@@ -59,6 +59,8 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
   readonly client: Client
   /** Whether a reply (success or error) has been sent. */
   replied = false
+  /** The error this request was answered with (thrown, or given to `ctx.fail`); undefined after a success. */
+  failure: unknown = undefined
   /** When the message was dispatched to its chain, after any wait in the connection's queue (ms, `performance.now()` clock). */
   readonly startedAt: number
 
@@ -151,6 +153,7 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
     } catch (err) {
       // A cycle, a BigInt, a throwing toJSON: whatever the transport, the request still gets its one reply.
       this.log.error({ err }, 'reply payload could not be encoded')
+      this.failure = err
       this.responder.failure(this as Context, err)
     }
     return true
@@ -160,6 +163,7 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
   fail(err: unknown): boolean {
     if (this.replied) return false
     this.replied = true
+    this.failure = err
     this.responder.failure(this as Context, err)
     return true
   }

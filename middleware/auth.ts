@@ -4,7 +4,6 @@ import type { Context } from '../lib/context'
 import { CLOSE, TalkError } from '../lib/errors'
 import type { Handshake, HandshakeHook } from '../lib/handshake'
 import type { Client, HandshakeInfo, Middleware, User } from '../lib/types'
-import { failWith } from './outcome'
 
 /**
  * Where `auth()` looks for the token on the upgrade request: the `Authorization: Bearer …` header
@@ -150,7 +149,7 @@ export function auth(options: AuthOptions): AuthMiddleware {
       const session = sessions.get(ctx.client.handshake.headers)
       if (session !== undefined) {
         if (session.expiresAt <= Date.now()) {
-          failWith(ctx, new TalkError('UNAUTHORIZED', 'Token expired'))
+          ctx.fail(new TalkError('UNAUTHORIZED', 'Token expired'))
           sessions.delete(ctx.client.handshake.headers)
           ctx.client.close(CLOSE.POLICY, 'token expired')
           return undefined

@@ -12,4 +12,3 @@ export { timeout, timedOut, type TimeoutOptions } from './timeout'
 export {
   fromExpress, codeForStatus, type ExpressMiddleware, type FromExpressOptions, type UpgradeRequest,
 } from './from-express'
-export { failWith } from './outcome'

@@ -3,7 +3,6 @@ import type { HandshakeMiddleware, TalkApp } from '../lib/app'
 import type { Context } from '../lib/context'
 import { httpStatus, TalkError } from '../lib/errors'
 import { userKey } from './auth'
-import { failureOf } from './outcome'
 
 /** Options of `logger()`. */
 export interface LoggerOptions {
@@ -128,7 +127,7 @@ export function logger(options: LoggerOptions = {}): RequestLogger {
       write(ctx, err)
       throw err
     }
-    write(ctx, failureOf(ctx))
+    write(ctx, ctx.failure)
   } as RequestLogger
 
   middleware.attach = function attachLogger(app: TalkApp): void {

@@ -2,7 +2,6 @@ import type { Context } from '../lib/context'
 import { CLOSE, TalkError } from '../lib/errors'
 import type { Client, Middleware } from '../lib/types'
 import { userKey } from './auth'
-import { failWith } from './outcome'
 
 /**
  * A token bucket: holds up to `capacity` tokens, gains `refillPerSecond` per second, and each
@@ -176,7 +175,7 @@ export function rateLimit(options: RateLimitOptions = {}): RateLimit {
     const err = new TalkError('RATE_LIMITED', 'Too many requests', { retryAfterMs: wait })
     if (!bucket.exhausted()) throw err
     // Answer first, then close: close() flushes the corked reply before the close frame.
-    failWith(ctx, err)
+    ctx.fail(err)
     ctx.client.close(CLOSE.POLICY, 'rate limit exceeded')
     ctx.log.warn({ client: ctx.client.id }, 'closed a connection flooding past its rate limit')
     return undefined

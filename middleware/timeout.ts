@@ -1,7 +1,6 @@
 import type { Context } from '../lib/context'
 import { TalkError } from '../lib/errors'
 import type { Middleware } from '../lib/types'
-import { failWith } from './outcome'
 
 /** Options of `timeout()`. */
 export interface TimeoutOptions {
@@ -11,11 +10,9 @@ export interface TimeoutOptions {
   message?: string
 }
 
-const expired = new WeakSet<object>()
-
 /** Whether `ctx` was answered TIMEOUT: a slow handler can check it and stop working. */
 export function timedOut(ctx: Context): boolean {
-  return expired.has(ctx)
+  return ctx.failure instanceof TalkError && ctx.failure.code === 'TIMEOUT'
 }
 
 /**
@@ -38,16 +35,17 @@ export function timeout(options: TimeoutOptions): Middleware {
   return function timeout(ctx, next) {
     return new Promise<void>((resolve, reject) => {
       let late = false
+      let answered = false
       const timer = setTimeout(() => {
         late = true
-        if (failWith(ctx, new TalkError('TIMEOUT', message))) expired.add(ctx)
+        answered = ctx.fail(new TalkError('TIMEOUT', message))
         // Released either way: the connection's queue moves on while the handler, if it still runs, finishes alone.
         resolve()
       }, ms)
       next().then(
         () => {
           clearTimeout(timer)
-          if (late && expired.has(ctx)) ctx.log.warn({ ms: performance.now() - ctx.startedAt }, 'handler finished after its timeout; its result was dropped')
+          if (answered) ctx.log.warn({ ms: performance.now() - ctx.startedAt }, 'handler finished after its timeout; its result was dropped')
           resolve()
         },
         (err: unknown) => {

@@ -27,6 +27,9 @@ describe('logger', () => {
       throw new Error('boom')
     })
     app.route('slow', timeout({ ms: 20 }), () => new Promise((resolve) => setTimeout(resolve, 200)))
+    app.route('refuse', (ctx) => {
+      ctx.fail(new TalkError('FORBIDDEN', 'Not yours'))
+    })
   }
 
   const requests = () => log.lines.filter((l) => l.msg === 'request')
@@ -41,6 +44,7 @@ describe('logger', () => {
     await client.request('crash')
     await client.request('slow')
     await client.request('nope')
+    await client.request('refuse')
     const line = (level: number, route: string, ref: unknown, code?: string) => ({
       ...pinoFields, level, msg: 'request', route, ref, client: client.id, user: 'ada',
       status: code === undefined ? 'success' : 'error', ...(code === undefined ? {} : { code }), ms: expect.any(Number),
@@ -51,6 +55,7 @@ describe('logger', () => {
       line(50, 'crash', 2, 'INTERNAL'),
       line(50, 'slow', 3, 'TIMEOUT'),
       line(40, 'nope', 4, 'NOT_FOUND'),
+      line(40, 'refuse', 5, 'FORBIDDEN'),
     ])
     expect(requests().every((l) => (l.ms as number) >= 0)).toBe(true)
   })
