@@ -143,19 +143,7 @@ export class Metrics {
       if (this.series.size < MAX_LABEL_VALUES) this.series.set(route, series)
     }
     series.requests.inc()
-    const latency = series.latency
-    const errored = (code: string): void => this.error(code)
-    return {
-      success(ctx: Context, payload: object | undefined): void {
-        latency.observe((performance.now() - ctx.startedAt) / 1000)
-        responder.success(ctx, payload)
-      },
-      failure(ctx: Context, err: unknown): void {
-        latency.observe((performance.now() - ctx.startedAt) / 1000)
-        errored(err instanceof TalkError ? err.code : 'INTERNAL')
-        responder.failure(ctx, err)
-      },
-    }
+    return new Observed(responder, series.latency, this)
   }
 
   /** Counts an error reply by code (also those sent before any route runs: bad frames, a full queue). */
@@ -243,4 +231,25 @@ export function adapterUp(adapter: unknown): number {
 export function metricsHandler(app: { readonly metrics: Metrics | undefined }): (req: IncomingMessage, res: ServerResponse) => void {
   if (app.metrics === undefined) throw new TypeError('metricsHandler(): make the app with talk({ metrics: true })')
   return app.metrics.handler
+}
+
+/** A responder that times the reply and counts errors by code, then hands it on: one object per request, no closures. */
+class Observed implements Responder {
+  constructor(
+    private readonly responder: Responder,
+    private readonly latency: { observe(seconds: number): void },
+    private readonly metrics: Metrics,
+  ) {}
+
+  success(ctx: Context, payload: object | undefined): void {
+    // Sent first: when the payload cannot be encoded this throws, and failure() records the request once.
+    this.responder.success(ctx, payload)
+    this.latency.observe((performance.now() - ctx.startedAt) / 1000)
+  }
+
+  failure(ctx: Context, err: unknown): void {
+    this.latency.observe((performance.now() - ctx.startedAt) / 1000)
+    this.metrics.error(err instanceof TalkError ? err.code : 'INTERNAL')
+    this.responder.failure(ctx, err)
+  }
 }
