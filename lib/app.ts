@@ -424,6 +424,11 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   // ---- the message path -------------------------------------------------------------------
 
+  /** Whether a request named `name` (slash form) would reach a route, as the dispatcher decides it. */
+  hasRoute(name: string): boolean {
+    return lookup(this.table ?? this.compile(), name) !== undefined
+  }
+
   /** Runs one socket request through its route's chain (ConnectionHost). */
   dispatch(connection: Connection, envelope: Envelope): Promise<void> {
     return this.handle(connection, connection, envelope)

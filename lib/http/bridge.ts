@@ -5,7 +5,6 @@ import type { Context, Responder } from '../context'
 import { httpStatus, STATUS, TalkError, toWireError } from '../errors'
 import type { PendingHandshake } from '../handshake'
 import { encodeError, encodeSuccess } from '../protocol'
-import { compileMatcher, isPattern } from '../router'
 import { readJsonBody } from './body'
 import { HttpClient } from './client'
 import { buildOpenApi, type OpenApiOptions } from './openapi'
@@ -54,16 +53,10 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
   const statuses = checkStatuses(options.statuses)
   const openapiPath = options.openapi === undefined ? undefined : options.openapi.path ?? '/openapi.json'
   if (openapiPath !== undefined && !openapiPath.startsWith('/')) throw new TypeError('bridge(): openapi.path must start with "/"')
-  const known = new Set<string>()
   const statusOf = (code: string): number => statuses.get(code) ?? httpStatus(code)
 
   /** Whether the app has a route for this name now (routes may be added after the bridge is made). */
-  const registered = (route: string): boolean => {
-    if (known.has(route)) return true
-    const found = app.definitions().some((d) => d.name === route || (isPattern(d.name) && compileMatcher(d.name)(route) !== false))
-    if (found) known.add(route)
-    return found
-  }
+  const registered = (route: string): boolean => app.hasRoute(route)
 
   const serve = async (req: IncomingMessage, res: ServerResponse, next: ((err?: unknown) => void) | undefined): Promise<void> => {
     const url = req.url ?? '/'
