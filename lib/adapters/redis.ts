@@ -129,8 +129,7 @@ class RedisBus implements RedisAdapter {
   publish(rooms: string | readonly string[], frame: string, except: string | undefined): void {
     const origin = this.host?.nodeId
     if (origin === undefined) return
-    const target = typeof rooms === 'string' ? rooms : [...rooms]
-    this.send(JSON.stringify(['r', origin, target, except ?? null]) + '\n' + frame)
+    this.send(JSON.stringify(['r', origin, rooms, except ?? null]) + '\n' + frame)
   }
 
   sendTo(clientId: string, frame: string): void {
