@@ -126,8 +126,7 @@ export class Session {
   connection: Connection
   /** Connection generation: 0 for the first socket, one more for every resume. */
   epoch = 0
-  /** When the session was parked (ms since the epoch), and why its socket closed. */
-  parkedAt = 0
+  /** Why its socket closed, when the session is parked. */
   closeCode = 0
   closeReason = ''
   timer: NodeJS.Timeout | undefined
@@ -137,9 +136,8 @@ export class Session {
   private sizes: number[] = []
   private head = 0
   private count = 0
-  /** Number of the oldest logged push; `next - 1` pushes were sent in all. */
+  /** Number of the oldest logged push; `first + count - 1` pushes were sent in all. */
   private first = 1
-  private next = 1
   private pushBytes = 0
   private readonly replies = new Map<Ref, CachedReply>()
   private replyBytes = 0
@@ -193,14 +191,13 @@ export class Session {
     this.sizes[slot] = bytes
     this.count++
     this.pushBytes += bytes
-    this.next++
     while (this.pushBytes > this.limits.maxBytes) this.dropOldest()
     this.connection.write(frame)
   }
 
   /** Whether a client that has received `seen` pushes can be given every one it missed. */
   canReplay(seen: number): boolean {
-    return Number.isSafeInteger(seen) && seen >= this.first - 1 && seen <= this.next - 1
+    return Number.isSafeInteger(seen) && seen >= this.first - 1 && seen <= this.first + this.count - 1
   }
 
   /** The logged pushes after the first `seen`, in order. */
@@ -490,7 +487,6 @@ export class Sessions {
 
   private park(session: Session, code: number, reason: string): void {
     session.status = 'parked'
-    session.parkedAt = Date.now()
     session.closeCode = code
     session.closeReason = reason
     session.timer = setTimeout(() => this.end(session), this.window)

@@ -50,7 +50,7 @@ export class TestClient {
 
   /** Connects and waits for the welcome frame. */
   static async connect(url: string, options: TestClientOptions = {}): Promise<TestClient> {
-    const target = options.query === undefined ? url : `${url}${url.includes('?') ? '&' : '?'}${options.query}`
+    const target = withQuery(url, options.query)
     const socket = new WebSocket(target, options.protocols, { headers: options.headers })
     const client = new TestClient(socket, options.timeout ?? 5000)
     const welcome = client.nextPush()
@@ -197,7 +197,7 @@ export class TestServer {
    */
   async talkClient<R extends RouteMap = RouteMap>(options: NodeClientOptions & { query?: string } = {}): Promise<TalkClient<R>> {
     const { query, ...rest } = options
-    const client = await connect<R>(query === undefined ? this.url : `${this.url}?${query}`, { heartbeat: false, ...rest })
+    const client = await connect<R>(withQuery(this.url, query), { heartbeat: false, ...rest })
     this.talkClients.add(client as unknown as TalkClient<RouteMap>)
     return client
   }
@@ -221,4 +221,9 @@ export class TestServer {
 export async function testServer(app: TalkApp): Promise<TestServer> {
   const { port, url } = await app.listen(0, '127.0.0.1')
   return new TestServer(app, url, port)
+}
+
+/** A URL with a query string appended (after `&` when it has one already). */
+function withQuery(url: string, query: string | undefined): string {
+  return query === undefined ? url : `${url}${url.includes('?') ? '&' : '?'}${query}`
 }
