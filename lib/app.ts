@@ -8,7 +8,7 @@ import { memoryAdapter } from './adapters/memory'
 import { compose, type Chain, type Step } from './compose'
 import { Connection, type ConnectionHost } from './connection'
 import { Context, type ContextHost, type Responder } from './context'
-import { CLOSE, TalkError } from './errors'
+import { CLOSE, codeOf, TalkError } from './errors'
 import { readHandshake, rejectUpgrade, type HandshakeHook, type PendingHandshake } from './handshake'
 import { encodePush, JSON_CODEC, PROTOCOL_VERSION, type Codec, type Envelope } from './protocol'
 import { Sessions, type Claim } from './resume'
@@ -325,7 +325,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   /** Refuses an upgrade with the error's HTTP status (plus Retry-After when waiting helps), counted and logged at debug. */
   private refuse(req: IncomingMessage, socket: Duplex, err: unknown): void {
-    const code = err instanceof TalkError ? err.code : 'INTERNAL'
+    const code = codeOf(err)
     this.metrics?.handshakeRefused(code)
     // debug, not warn: a flood of refused upgrades must not become a flood of log lines (metrics count them).
     this.log.debug({ code, ip: req.socket.remoteAddress, path: pathOf(req.url), origin: req.headers.origin }, 'upgrade refused')

@@ -62,6 +62,11 @@ export interface WireError {
   details?: unknown
 }
 
+/** The wire code of anything thrown: a TalkError's own code, INTERNAL for everything else. */
+export function codeOf(err: unknown): string {
+  return err instanceof TalkError ? err.code : 'INTERNAL'
+}
+
 /** Turns anything thrown into what the client may see: a TalkError's fields, or a generic INTERNAL. */
 export function toWireError(err: unknown): WireError {
   if (err instanceof TalkError) {

@@ -2,7 +2,7 @@ export { talk, TalkApp, type TalkOptions, type AttachOptions, type Listening, ty
 export { Router } from './router'
 export { Context, type RoomTarget, type Responder } from './context'
 export { compose, type Next, type Chain, type Step } from './compose'
-export { TalkError, STATUS, CLOSE, httpStatus, toWireError, type ErrorCode, type WireError } from './errors'
+export { TalkError, STATUS, CLOSE, httpStatus, toWireError, codeOf, type ErrorCode, type WireError } from './errors'
 export {
   decode, encodeSuccess, encodeError, encodePush, slashName, colonName, JSON_CODEC, PROTOCOL_VERSION,
   type Codec, type Ref, type Envelope, type Decoded,

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Context, Responder } from './context'
-import { TalkError } from './errors'
+import { codeOf } from './errors'
 
 /** Options of `talk({ metrics })`. */
 export interface MetricsOptions {
@@ -249,7 +249,7 @@ class Observed implements Responder {
 
   failure(ctx: Context, err: unknown): void {
     this.latency.observe((performance.now() - ctx.startedAt) / 1000)
-    this.metrics.error(err instanceof TalkError ? err.code : 'INTERNAL')
+    this.metrics.error(codeOf(err))
     this.responder.failure(ctx, err)
   }
 }

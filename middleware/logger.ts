@@ -1,7 +1,7 @@
 import type { Level, Logger } from 'pino'
 import type { HandshakeMiddleware, TalkApp } from '../lib/app'
 import type { Context } from '../lib/context'
-import { httpStatus, TalkError } from '../lib/errors'
+import { codeOf, httpStatus } from '../lib/errors'
 import { userKey } from './auth'
 
 /** Options of `logger()`. */
@@ -104,7 +104,7 @@ export function logger(options: LoggerOptions = {}): RequestLogger {
   const write = (ctx: Context, err: unknown): void => {
     const log = base ?? ctx.log
     const failed = err !== undefined
-    const code = !failed ? undefined : err instanceof TalkError ? err.code : 'INTERNAL'
+    const code = failed ? codeOf(err) : undefined
     const lineLevel = code === undefined ? level : httpStatus(code) < 500 ? 'warn' : 'error'
     if (!log.isLevelEnabled(lineLevel)) return
     const line: Record<string, unknown> = {
