@@ -530,6 +530,8 @@ export class TalkClient<R extends RouteMap = RouteMap> {
     }
     this.seen++
     const name = colonName(fields.command)
+    // Counted either way (resume needs every push); copied only when someone listens.
+    if (!this.listeners.has(name)) return
     const { command: _command, ...payload } = fields
     this.emit(name, payload as never)
   }
