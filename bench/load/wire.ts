@@ -1,8 +1,7 @@
-import { io, type Socket } from 'socket.io-client'
-import { WebSocket, type RawData } from 'ws'
 import { isRecord } from '../lib/control'
 import type { Job } from '../lib/scenarios'
 import { short, type Checks } from './checks'
+import { LightSocket } from './light-socket'
 
 /** A decoded reply or push. */
 export type Frame = Record<string, unknown>
@@ -13,6 +12,8 @@ export interface Wire {
   readonly clientId: string
   /** Sends a request; resolves with its success reply, rejects on an error reply or a ref out of order. */
   request(command: string, body: Frame): Promise<Frame>
+  /** `request` without a promise, for the hot loops: `done` gets the error or the success reply. */
+  call(command: string, body: Frame, done: Done): void
   /** Where pushes go; without a listener every push counts as a failed check. */
   onPush(listener: (command: string, payload: Frame) => void): void
   /** Closes the connection; resolves once the close is done on this side. */
@@ -22,34 +23,41 @@ export interface Wire {
 /** Opens one connection that has received its welcome. */
 export type Connect = () => Promise<Wire>
 
+/** Told how a request ended: an error (error reply, ref out of order, closed) or the success reply. */
+export type Done = (error: Error | undefined, reply: Frame | undefined) => void
+
 interface Pending {
   ref: number
-  resolve: (frame: Frame) => void
-  reject: (error: Error) => void
+  done: Done
 }
 
-/** Talk protocol v1 over `ws`: replies are matched to requests by ref, in order. */
+/** A promise of the reply, for `Wire.request`. */
+function promised(wire: Wire, command: string, body: Frame): Promise<Frame> {
+  return new Promise((resolve, reject) => wire.call(command, body, (error, reply) => (error === undefined ? resolve(reply!) : reject(error))))
+}
+
+/** Talk protocol v1: replies are matched to requests by ref, in order. */
 class TalkWire implements Wire {
   private readonly pending: Pending[] = []
   private nextRef = 1
   private listener: ((command: string, payload: Frame) => void) | undefined
+  private ended: (() => void)[] | undefined = []
 
   constructor(
-    private readonly socket: WebSocket,
+    private readonly socket: LightSocket,
     readonly clientId: string,
     private readonly checks: Checks,
-  ) {
-    socket.on('message', (data) => this.onFrame(data))
-    socket.on('error', (error) => checks.fail(`socket error: ${error.message}`))
-    socket.on('close', () => {
-      for (const waiting of this.pending.splice(0)) waiting.reject(new Error('closed with the request unanswered'))
-    })
-  }
+  ) {}
 
   request(command: string, body: Frame): Promise<Frame> {
+    return promised(this, command, body)
+  }
+
+  call(command: string, body: Frame, done: Done): void {
     const ref = this.nextRef++
-    this.socket.send(JSON.stringify({ command, ref, ...body }))
-    return new Promise((resolve, reject) => this.pending.push({ ref, resolve, reject }))
+    const fields = JSON.stringify(body)
+    this.socket.send(`{"command":${JSON.stringify(command)},"ref":${ref}${fields === '{}' ? '}' : `,${fields.slice(1)}`}`)
+    this.pending.push({ ref, done })
   }
 
   onPush(listener: (command: string, payload: Frame) => void): void {
@@ -57,17 +65,26 @@ class TalkWire implements Wire {
   }
 
   close(): Promise<void> {
-    if (this.socket.readyState === WebSocket.CLOSED) return Promise.resolve()
+    const ended = this.ended
+    if (ended === undefined) return Promise.resolve()
     return new Promise((resolve) => {
-      this.socket.once('close', () => resolve())
+      ended.push(resolve)
       this.socket.close(1000)
     })
   }
 
-  private onFrame(data: RawData): void {
+  /** The TCP connection has closed: unanswered requests fail, `close()` callers resume. */
+  closed(): void {
+    for (const waiting of this.pending.splice(0)) waiting.done(new Error('closed with the request unanswered'), undefined)
+    const ended = this.ended ?? []
+    this.ended = undefined
+    for (const resume of ended) resume()
+  }
+
+  onFrame(text: string): void {
     let frame: unknown
     try {
-      frame = JSON.parse(data.toString())
+      frame = JSON.parse(text)
     } catch {
       return this.checks.fail('a frame that is not JSON')
     }
@@ -76,9 +93,9 @@ class TalkWire implements Wire {
       // Replies come in request order (DESIGN §1 rule 2), so the oldest pending request is the one answered.
       const waiting = this.pending.shift()
       if (!waiting) return this.checks.fail(`a reply nobody asked for: ${short(frame)}`)
-      if (frame['ref'] !== waiting.ref) return waiting.reject(new Error(`ref ${waiting.ref} due, got ${short(frame)}`))
-      if (frame['status'] !== 'success') return waiting.reject(new Error(`error reply: ${short(frame)}`))
-      return waiting.resolve(frame)
+      if (frame['ref'] !== waiting.ref) return waiting.done(new Error(`ref ${waiting.ref} due, got ${short(frame)}`), undefined)
+      if (frame['status'] !== 'success') return waiting.done(new Error(`error reply: ${short(frame)}`), undefined)
+      return waiting.done(undefined, frame)
     }
     const command = frame['command']
     if (typeof command !== 'string') return this.checks.fail(`neither reply nor push: ${short(frame)}`)
@@ -87,101 +104,174 @@ class TalkWire implements Wire {
   }
 }
 
-function connectTalk(url: string, token: string, checks: Checks): Promise<Wire> {
+async function connectTalk(port: number, token: string, checks: Checks): Promise<Wire> {
+  const socket = await LightSocket.open(port, '/', { authorization: `Bearer ${token}` })
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, {
-      headers: { authorization: `Bearer ${token}` },
-      perMessageDeflate: false,
-      // An all-zero mask lets ws skip masking on this side (loopback only): less load-generator CPU,
-      // while the server still unmasks every frame as it would for a real client.
-      generateMask: (mask) => mask.fill(0),
-    })
+    let wire: TalkWire | undefined
     const fail = (error: Error): void => {
-      socket.removeAllListeners()
-      socket.on('error', () => undefined)
-      socket.terminate()
+      socket.destroy()
       reject(error)
     }
-    socket.once('unexpected-response', (_request, response) => fail(new Error(`HTTP ${response.statusCode} on upgrade`)))
-    socket.once('error', fail)
-    socket.once('close', () => fail(new Error('closed before the welcome')))
-    socket.once('message', (data) => {
-      socket.removeAllListeners()
-      let welcome: unknown
-      try {
-        welcome = JSON.parse(data.toString())
-      } catch {
-        return fail(new Error('a welcome that is not JSON'))
-      }
-      if (!isRecord(welcome) || welcome['command'] !== 'welcome' || welcome['protocol'] !== 1) {
-        return fail(new Error(`first frame is not a v1 welcome: ${short(welcome)}`))
-      }
-      const client = welcome['client']
-      if (typeof client !== 'string' || client === '') return fail(new Error(`welcome without a client id: ${short(welcome)}`))
-      resolve(new TalkWire(socket, client, checks))
+    socket.listen({
+      text(text) {
+        if (wire !== undefined) return wire.onFrame(text)
+        let welcome: unknown
+        try {
+          welcome = JSON.parse(text)
+        } catch {
+          return fail(new Error('a welcome that is not JSON'))
+        }
+        if (!isRecord(welcome) || welcome['command'] !== 'welcome' || welcome['protocol'] !== 1) {
+          return fail(new Error(`first frame is not a v1 welcome: ${short(welcome)}`))
+        }
+        const client = welcome['client']
+        if (typeof client !== 'string' || client === '') return fail(new Error(`welcome without a client id: ${short(welcome)}`))
+        wire = new TalkWire(socket, client, checks)
+        resolve(wire)
+      },
+      error(error) {
+        if (wire === undefined) fail(error)
+        else checks.fail(`socket error: ${error.message}`)
+      },
+      closed() {
+        if (wire === undefined) fail(new Error('closed before the welcome'))
+        else wire.closed()
+      },
     })
   })
 }
 
-/** Socket.IO 4: requests are events with an ack, pushes are events. */
+/**
+ * Socket.IO 4 over its websocket transport, spoken by hand (Engine.IO v4 packets inside WebSocket text
+ * frames): `0{…}` open, `40` connect, `42id[event, body]` an event with an ack, `43id[reply]` the ack,
+ * `2`/`3` ping/pong, `41` disconnect. Requests are events with an ack, pushes are events.
+ */
 class SocketIoWire implements Wire {
-  constructor(
-    private readonly socket: Socket,
-    private readonly checks: Checks,
-  ) {
-    socket.onAny((event: string, payload: unknown) => checks.fail(`a push to a client that expects none: ${event} ${short(payload)}`))
-  }
+  private readonly acks = new Map<number, Pending>()
+  private nextAck = 0
+  private listener: ((command: string, payload: Frame) => void) | undefined
+  private ended: (() => void)[] | undefined = []
+  clientId = ''
 
-  get clientId(): string {
-    return this.socket.id ?? ''
-  }
+  constructor(
+    private readonly socket: LightSocket,
+    private readonly checks: Checks,
+  ) {}
 
   request(command: string, body: Frame): Promise<Frame> {
-    return new Promise((resolve, reject) => {
-      this.socket.emit(command, body, (reply: unknown) => {
-        if (!isRecord(reply)) return reject(new Error(`an ack that is not an object: ${short(reply)}`))
-        if ('error' in reply) return reject(new Error(`error ack: ${short(reply)}`))
-        resolve(reply)
-      })
-    })
+    return promised(this, command, body)
+  }
+
+  call(command: string, body: Frame, done: Done): void {
+    const ref = this.nextAck++
+    this.socket.send(`42${ref}${JSON.stringify([command, body])}`)
+    this.acks.set(ref, { ref, done })
   }
 
   onPush(listener: (command: string, payload: Frame) => void): void {
-    this.socket.offAny()
-    this.socket.onAny((event: string, payload: unknown) => {
-      if (!isRecord(payload)) return this.checks.fail(`a push that is not an object: ${event} ${short(payload)}`)
-      listener(event, payload)
-    })
+    this.listener = listener
   }
 
   close(): Promise<void> {
-    this.socket.disconnect()
-    return Promise.resolve()
+    const ended = this.ended
+    if (ended === undefined) return Promise.resolve()
+    return new Promise((resolve) => {
+      ended.push(resolve)
+      this.socket.send('41')
+      this.socket.close(1000)
+    })
+  }
+
+  /** The TCP connection has closed: unanswered requests fail, `close()` callers resume. */
+  closed(): void {
+    for (const waiting of this.acks.values()) waiting.done(new Error('closed with the request unanswered'), undefined)
+    this.acks.clear()
+    const ended = this.ended ?? []
+    this.ended = undefined
+    for (const resume of ended) resume()
+  }
+
+  /** One Engine.IO packet; resolves `connected` with the Socket.IO id on the namespace's connect. */
+  onPacket(text: string, connected: (id: string) => void): void {
+    if (text === '2') return this.socket.send('3')
+    if (text.startsWith('43')) return this.ack(text)
+    if (text.startsWith('42')) return this.event(text)
+    if (text.startsWith('40')) {
+      const id = parseObject(text.slice(2))?.['sid']
+      if (typeof id !== 'string' || id === '') return this.checks.fail(`a connect without a socket id: ${short(text)}`)
+      this.clientId = id
+      return connected(id)
+    }
+    if (text.startsWith('0')) return this.socket.send('40')
+    this.checks.fail(`an unexpected Socket.IO packet: ${short(text)}`)
+  }
+
+  private ack(text: string): void {
+    const open = text.indexOf('[')
+    const id = Number(text.slice(2, open))
+    const waiting = this.acks.get(id)
+    if (open === -1 || waiting === undefined) return this.checks.fail(`an ack nobody asked for: ${short(text)}`)
+    this.acks.delete(id)
+    const args = parseJson(text.slice(open))
+    const reply: unknown = Array.isArray(args) ? args[0] : undefined
+    if (!isRecord(reply)) return waiting.done(new Error(`an ack that is not an object: ${short(text)}`), undefined)
+    if ('error' in reply) return waiting.done(new Error(`error ack: ${short(reply)}`), undefined)
+    waiting.done(undefined, reply)
+  }
+
+  private event(text: string): void {
+    const args = parseJson(text.slice(2))
+    const [event, payload] = Array.isArray(args) ? (args as unknown[]) : []
+    if (typeof event !== 'string' || !isRecord(payload)) return this.checks.fail(`a push that is not an event with an object: ${short(text)}`)
+    if (!this.listener) return this.checks.fail(`a push to a client that expects none: ${event} ${short(payload)}`)
+    this.listener(event, payload)
   }
 }
 
-function connectSocketIo(url: string, token: string, checks: Checks): Promise<Wire> {
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+function parseObject(text: string): Frame | undefined {
+  const value = parseJson(text)
+  return isRecord(value) ? value : undefined
+}
+
+async function connectSocketIo(port: number, token: string, checks: Checks): Promise<Wire> {
+  const socket = await LightSocket.open(port, '/socket.io/?EIO=4&transport=websocket', { authorization: `Bearer ${token}` })
   return new Promise((resolve, reject) => {
-    // forceNew: one engine (one WebSocket) per client, never a multiplexed one.
-    const socket = io(url, {
-      transports: ['websocket'],
-      forceNew: true,
-      reconnection: false,
-      timeout: 30_000,
-      extraHeaders: { authorization: `Bearer ${token}` },
-    })
-    socket.once('connect', () => resolve(new SocketIoWire(socket, checks)))
-    socket.once('connect_error', (error: Error) => {
-      socket.close()
+    const wire = new SocketIoWire(socket, checks)
+    let connected = false
+    const fail = (error: Error): void => {
+      socket.destroy()
       reject(error)
+    }
+    socket.listen({
+      text(text) {
+        wire.onPacket(text, () => {
+          connected = true
+          resolve(wire)
+        })
+      },
+      error(error) {
+        if (!connected) fail(error)
+        else checks.fail(`socket error: ${error.message}`)
+      },
+      closed() {
+        if (!connected) fail(new Error('closed before the Socket.IO connect'))
+        else wire.closed()
+      },
     })
   })
 }
 
 /** A connector for the job's target, on 127.0.0.1 only. */
 export function connector(job: Job, checks: Checks): Connect {
-  const url = `${job.dialect === 'talk' ? 'ws' : 'http'}://127.0.0.1:${job.port}`
-  return job.dialect === 'talk' ? () => connectTalk(url, job.token, checks) : () => connectSocketIo(url, job.token, checks)
+  return job.dialect === 'talk' ? () => connectTalk(job.port, job.token, checks) : () => connectSocketIo(job.port, job.token, checks)
 }
 
 /** Opens `count` connections, at most `concurrency` handshakes at a time. */
