@@ -5,7 +5,7 @@ import pino, { type Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Adapter, AdapterHost } from './adapters/adapter'
 import { memoryAdapter } from './adapters/memory'
-import { compose, type Chain, type Step } from './compose'
+import { compose, SETTLED, type Chain, type Step } from './compose'
 import { Connection, type ConnectionHost } from './connection'
 import { Context, type ContextHost, type Responder } from './context'
 import { CLOSE, codeOf, TalkError } from './errors'
@@ -436,17 +436,25 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   /**
    * Runs one request through its route's chain and makes sure it gets exactly one reply through
-   * `responder`. Transports other than the socket (the REST bridge) enter here. Never rejects.
+   * `responder`. Transports other than the socket (the REST bridge) enter here. Never rejects; returns
+   * `SETTLED` when the chain ran to its end synchronously (answered already).
    */
-  async handle(client: Client, responder: Responder, envelope: Envelope): Promise<void> {
+  handle(client: Client, responder: Responder, envelope: Envelope): Promise<void> {
     const table = this.table ?? this.compile()
     const found = lookup(table, envelope.name)
     const route = found === undefined ? (this.notFound as CompiledRoute) : found.value
     const observed = this.metrics === undefined ? responder : this.metrics.observe(responder, route.label)
     const ctx = new Context(this, observed, client, envelope.name, envelope.ref, envelope.body, found?.params ?? EMPTY_PARAMS)
     if (envelope.trace !== undefined) ctx.traceparent = envelope.trace
+    const running = route.chain(ctx)
+    if (running !== SETTLED) return running.then(() => this.answered(ctx), (err: unknown) => this.failed(ctx, err))
+    this.answered(ctx)
+    return SETTLED
+  }
+
+  /** The chain has run to its end: a request nothing answered gets an empty success. */
+  private answered(ctx: Context): void {
     try {
-      await route.chain(ctx)
       if (!ctx.replied) ctx.reply()
     } catch (err) {
       this.failed(ctx, err)
@@ -616,10 +624,22 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 }
 
 function handlerStep(handler: Handler): Step<Context> {
-  return async function handle(ctx) {
-    const result = await handler(ctx)
-    if (result !== undefined && !ctx.replied) ctx.reply(result as object)
+  return function handle(ctx) {
+    const result = handler(ctx)
+    // A synchronous handler is answered here and now; a promise (or any thenable) once it settles.
+    if (isThenable(result)) return Promise.resolve(result).then((value) => replyWith(ctx, value))
+    replyWith(ctx, result)
+    return SETTLED
   }
+}
+
+/** A handler's return value becomes the reply, unless it returned nothing or replied itself. */
+function replyWith(ctx: Context, result: unknown): void {
+  if (result !== undefined && !ctx.replied) ctx.reply(result as object)
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
 }
 
 function guard(pattern: string, fn: Middleware): Step<Context> {

@@ -8,6 +8,12 @@ export type Step<C> = (ctx: C, next: Next) => unknown
 export type Chain<C> = (ctx: C) => Promise<void>
 
 /**
+ * What a chain (and `next()`) returns when every step ran to its end synchronously: the caller may
+ * carry on at once instead of waiting for a microtask. Any other promise is settled later.
+ */
+export const SETTLED: Promise<void> = Promise.resolve()
+
+/**
  * Composes steps into one onion, once: code after `await next()` runs after the steps below it.
  * Calling `next()` twice from one step rejects with an Error; errors propagate to the caller.
  *
@@ -27,11 +33,11 @@ export function compose<C>(steps: readonly Step<C>[]): Chain<C> {
     function dispatch(i: number): Promise<void> {
       if (i <= index) return Promise.reject(new Error('next() called more than once'))
       index = i
-      if (i === length) return Promise.resolve()
+      if (i === length) return SETTLED
       const step = chain[i] as Step<C>
       try {
         const result = step(ctx, () => dispatch(i + 1))
-        return result instanceof Promise ? (result as Promise<void>) : Promise.resolve()
+        return result instanceof Promise ? (result as Promise<void>) : SETTLED
       } catch (err) {
         return Promise.reject(err)
       }

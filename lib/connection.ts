@@ -1,7 +1,9 @@
 import type { Logger } from 'pino'
 import WebSocket from 'ws'
+import { SETTLED } from './compose'
 import type { Context, Responder } from './context'
 import { CLOSE, TalkError } from './errors'
+import { encodeFrame, type Outgoing } from './frames'
 import { decode, encodeError, encodePush, encodeSuccess, PING_ROUTE, type Codec, type Envelope } from './protocol'
 import type { Session } from './resume'
 import type { DropPolicy, Member } from './rooms'
@@ -41,11 +43,18 @@ const MAX_COALESCED = 64
 /** How often a connection holding coalesced pushes checks whether its client caught up, in ms. */
 const COALESCE_POLL_MS = 25
 
-const TEXT = { binary: false } as const
+/** The net.Socket under a ws WebSocket, which ws keeps private: Talk corks it and writes its own frames to it. */
+interface RawSocket {
+  cork(): void
+  uncork(): void
+  write(chunk: Buffer): boolean
+}
 
 /**
- * One client: its socket, its ordered request queue, its state and rooms. Frames written in one
- * event-loop turn leave in one socket write (the socket is corked until the turn ends).
+ * One client: its socket, its ordered request queue, its state and rooms. Talk frames its own text
+ * messages (lib/frames.ts) and writes them to the socket under ws, in order with ws's own frames
+ * (close, pong); frames written in one event-loop turn leave in one socket write (the socket is
+ * corked until the turn ends).
  */
 export class Connection implements Client, Member, Responder {
   readonly state: ClientState
@@ -66,7 +75,8 @@ export class Connection implements Client, Member, Responder {
   private running = 0
   private idleWaiters: (() => void)[] = []
   /** The latest skipped push per coalescing key, sent once the client catches up. */
-  private coalesced: Map<string, string | Buffer> | undefined
+  private coalesced: Map<string, Outgoing> | undefined
+  private readonly raw: RawSocket
 
   constructor(
     private readonly host: ConnectionHost,
@@ -77,6 +87,7 @@ export class Connection implements Client, Member, Responder {
     state: ClientState,
   ) {
     this.state = state
+    this.raw = (socket as unknown as { _socket: RawSocket })._socket
     socket.on('message', (data, isBinary) => this.received(data, isBinary))
     socket.on('pong', () => {
       this.alive = true
@@ -115,18 +126,18 @@ export class Connection implements Client, Member, Responder {
    * Delivers one encoded push; with resume on, the session counts and logs it and picks the socket.
    * A push with a drop policy skips a client that is behind on reading (see `skip`).
    */
-  deliver(frame: string | Buffer, drop?: DropPolicy): void {
+  deliver(frame: Outgoing, drop?: DropPolicy): void {
     if (drop !== undefined && this.socket.bufferedAmount > (this.host.dropThreshold ?? Infinity)) this.skip(frame, drop)
     else if (this.session !== undefined) this.session.deliver(frame)
     else this.write(frame)
   }
 
-  /** Writes one encoded frame to this socket; drops it if the socket is no longer open. */
-  write(frame: string | Buffer): void {
+  /** Writes one frame (text is framed here) to this socket; drops it if the socket is no longer open. */
+  write(frame: Outgoing): void {
     const socket = this.socket
     if (socket.readyState !== WebSocket.OPEN) return
     if (!this.corked) this.cork()
-    socket.send(frame, TEXT)
+    this.raw.write(typeof frame === 'string' ? encodeFrame(frame) : frame)
     if (socket.bufferedAmount > this.host.maxBufferedBytes) this.slowConsumer()
   }
 
@@ -158,13 +169,11 @@ export class Connection implements Client, Member, Responder {
   flush(): void {
     if (!this.corked) return
     this.corked = false
-    rawSocket(this.socket)?.uncork()
+    this.raw.uncork()
   }
 
   private cork(): void {
-    const raw = rawSocket(this.socket)
-    if (raw === undefined) return
-    raw.cork()
+    this.raw.cork()
     this.corked = true
     this.host.flushLater(this)
   }
@@ -173,7 +182,7 @@ export class Connection implements Client, Member, Responder {
    * Skips a push for a client behind on reading, instead of queueing it: dropped, or kept as the
    * latest for its coalescing key and sent once the unsent bytes are back under the threshold.
    */
-  private skip(frame: string | Buffer, drop: DropPolicy): void {
+  private skip(frame: Outgoing, drop: DropPolicy): void {
     const pending = drop === true ? undefined : (this.coalesced ??= new Map())
     if (pending === undefined || (!pending.has(drop as string) && pending.size >= MAX_COALESCED)) {
       this.host.pushDropped?.(false)
@@ -244,9 +253,18 @@ export class Connection implements Client, Member, Responder {
     this.write(encodeSuccess(envelope.ref, undefined, this.host.codec))
   }
 
+  /** Runs a request, then the queued ones for as long as each is answered synchronously. */
   private run(envelope: Envelope): void {
-    this.running++
-    this.host.dispatch(this, envelope).then(() => this.finished())
+    for (let next: Envelope | undefined = envelope; next !== undefined; next = this.queue.shift()) {
+      this.running++
+      const done = this.host.dispatch(this, next)
+      if (done !== SETTLED) {
+        done.then(() => this.finished())
+        return
+      }
+      this.running--
+    }
+    if (this.running === 0) this.wakeIdleWaiters()
   }
 
   private finished(): void {
@@ -262,9 +280,4 @@ export class Connection implements Client, Member, Responder {
     this.idleWaiters = []
     for (const wake of waiters) wake()
   }
-}
-
-/** The net.Socket under a ws WebSocket; ws keeps it private, and corking needs it. */
-function rawSocket(socket: WebSocket): { cork(): void; uncork(): void } | undefined {
-  return (socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket
 }

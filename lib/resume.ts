@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Connection } from './connection'
 import { TalkError } from './errors'
+import { payloadBytes, type Outgoing } from './frames'
 import { positive } from './options'
 import { encodeError, encodePush, RESUME_PARAM, SEEN_PARAM, type Codec, type Envelope, type Ref } from './protocol'
 import type { Rooms } from './rooms'
@@ -106,13 +107,6 @@ interface CachedReply {
   retried: boolean
 }
 
-type Frame = string | Buffer
-
-/** Bytes of a frame (UTF-8 for strings). */
-function byteLength(frame: Frame): number {
-  return typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length
-}
-
 /**
  * One client's session as resume sees it, across the connections it resumes on: the pushes it was
  * sent (numbered from 1, the last `maxPushes` kept), and the replies it may ask for again.
@@ -132,7 +126,7 @@ export class Session {
   timer: NodeJS.Timeout | undefined
 
   /** The push log: a ring, oldest at `head`, grown on demand up to `maxPushes` slots (idle clients cost nothing). */
-  private frames: (Frame | undefined)[] = []
+  private frames: (Outgoing | undefined)[] = []
   private sizes: number[] = []
   private head = 0
   private count = 0
@@ -179,9 +173,9 @@ export class Session {
    * object it was handed to (an old one still sits in a handler's `ctx.client`). Only pushes come
    * here: replies are written to their own socket (Connection.write), and the client counts pushes only.
    */
-  deliver(frame: Frame): void {
+  deliver(frame: Outgoing): void {
     if (this.status === 'ended') return
-    const bytes = byteLength(frame)
+    const bytes = payloadBytes(frame)
     if (this.count === this.frames.length) {
       if (this.frames.length < this.limits.maxPushes) this.grow()
       else this.dropOldest()
@@ -201,10 +195,10 @@ export class Session {
   }
 
   /** The logged pushes after the first `seen`, in order. */
-  missed(seen: number): Frame[] {
-    const out: Frame[] = []
+  missed(seen: number): Outgoing[] {
+    const out: Outgoing[] = []
     for (let i = Math.max(0, seen + 1 - this.first); i < this.count; i++) {
-      out.push(this.frames[(this.head + i) % this.frames.length] as Frame)
+      out.push(this.frames[(this.head + i) % this.frames.length] as Outgoing)
     }
     return out
   }
@@ -280,7 +274,7 @@ export class Session {
   /** Doubles the ring (8 slots at first, `maxPushes` at most), oldest first again. */
   private grow(): void {
     const capacity = Math.min(this.limits.maxPushes, Math.max(8, this.frames.length * 2))
-    const frames = new Array<Frame | undefined>(capacity).fill(undefined)
+    const frames = new Array<Outgoing | undefined>(capacity).fill(undefined)
     const sizes = new Array<number>(capacity).fill(0)
     for (let i = 0; i < this.count; i++) {
       const from = (this.head + i) % this.frames.length

@@ -1,3 +1,4 @@
+import { encodeFrame, type Outgoing } from './frames'
 import type { PresenceEntry, User } from './types'
 
 /**
@@ -10,8 +11,8 @@ export type DropPolicy = true | string
 export interface Member {
   readonly id: string
   user: User | undefined
-  /** Delivers one encoded frame (the same string or Buffer is shared by every recipient), skippable per `drop`. */
-  deliver(frame: string | Buffer, drop?: DropPolicy): void
+  /** Delivers one frame (the same text or encoded frame is shared by every recipient), skippable per `drop`. */
+  deliver(frame: Outgoing, drop?: DropPolicy): void
 }
 
 /**
@@ -75,10 +76,10 @@ export class Rooms {
 }
 
 function deliverAll(members: Iterable<Member>, count: number, frame: string, except: string | undefined, drop: DropPolicy | undefined): number {
-  // Many recipients share one Buffer: the frame is turned into bytes once, not per socket (the
-  // sender, when excluded, is not a recipient: a room of two makes no Buffer).
+  // Many recipients share one encoded frame: the push is framed once, not per socket (the sender,
+  // when excluded, is not a recipient: a room of two frames it as a reply would be).
   const recipients = except === undefined ? count : count - 1
-  const bytes: string | Buffer = recipients > 1 ? Buffer.from(frame) : frame
+  const bytes: Outgoing = recipients > 1 ? encodeFrame(frame) : frame
   let reached = 0
   for (const m of members) {
     if (m.id === except) continue

@@ -55,6 +55,39 @@ describe('ordering per connection (protocol rule 2)', () => {
     expect(replies).toEqual(Array.from({ length: count }, (_v, n) => ({ status: 'success', ref: `r${n}`, n })))
   })
 
+  it('keeps order when handlers answered at once and handlers that wait come in one burst', async () => {
+    const app = talk({ logger: silent, maxQueue: 1000 })
+    app.route('now', (ctx) => ({ n: (ctx.body as { n: number }).n }))
+    app.route('later', async (ctx) => {
+      await new Promise((resolve) => setImmediate(resolve))
+      return { n: (ctx.body as { n: number }).n }
+    })
+    server = await testServer(app)
+    const c = await server.client()
+    const count = 200
+    for (let n = 0; n < count; n++) c.socket.send(JSON.stringify({ command: n % 3 === 0 ? 'later' : 'now', ref: n, n }))
+    const replies = []
+    for (let i = 0; i < count; i++) replies.push(await c.nextReply())
+    expect(replies).toEqual(Array.from({ length: count }, (_v, n) => ({ status: 'success', ref: n, n })))
+  })
+
+  it('writes the reply to a request that came with the close frame before its own close frame', async () => {
+    const app = talk({ logger: silent })
+    app.route('echo', (ctx) => ({ n: (ctx.body as { n: number }).n }))
+    server = await testServer(app)
+    const c = await server.client()
+    const seen: string[] = []
+    c.socket.on('message', (data) => seen.push(data.toString()))
+    // Both frames leave in one write, so the server reads them in one chunk.
+    const raw = (c.socket as unknown as { _socket: { cork(): void; uncork(): void } })._socket
+    raw.cork()
+    c.socket.send(JSON.stringify({ command: 'echo', ref: 1, n: 7 }))
+    c.socket.close(1000, 'bye')
+    raw.uncork()
+    expect(await c.closed).toEqual({ code: 1000, reason: 'bye' })
+    expect(seen).toEqual([JSON.stringify({ status: 'success', ref: 1, n: 7 })])
+  })
+
   it('runs different connections concurrently', async () => {
     const app = gatedApp()
     server = await testServer(app)

@@ -1,0 +1,45 @@
+/**
+ * Server-to-client WebSocket frames built by Talk itself (RFC 6455 §5.2: final, text, unmasked, no
+ * extension bits), so a frame is one Buffer written straight to the socket. A push to many clients is
+ * framed once and the same bytes go to every socket.
+ */
+
+/** A complete server-to-client text frame, header and payload: written as it is, to any number of sockets. */
+export type EncodedFrame = Buffer & { readonly encodedFrame: true }
+
+/** What a connection writes: JSON text (framed as it is written) or a frame already encoded. */
+export type Outgoing = string | EncodedFrame
+
+const FIN_TEXT = 0x81
+
+/** Bytes of the header in front of a payload of `length` bytes. */
+function headerLength(length: number): number {
+  return length < 126 ? 2 : length < 65536 ? 4 : 10
+}
+
+/** Frames one text message: the header, then the UTF-8 bytes of `text`, in one Buffer. */
+export function encodeFrame(text: string): EncodedFrame {
+  const length = Buffer.byteLength(text)
+  const header = headerLength(length)
+  const frame = Buffer.allocUnsafe(header + length)
+  frame[0] = FIN_TEXT
+  if (header === 2) {
+    frame[1] = length
+  } else if (header === 4) {
+    frame[1] = 126
+    frame.writeUInt16BE(length, 2)
+  } else {
+    frame[1] = 127
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2)
+    frame.writeUInt32BE(length >>> 0, 6)
+  }
+  frame.write(text, header, length, 'utf8')
+  return frame as EncodedFrame
+}
+
+/** Bytes of a frame's payload: the UTF-8 length of its text. */
+export function payloadBytes(frame: Outgoing): number {
+  if (typeof frame === 'string') return Buffer.byteLength(frame)
+  const short = frame[1]! & 0x7f
+  return frame.length - (short === 127 ? 10 : short === 126 ? 4 : 2)
+}

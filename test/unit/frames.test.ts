@@ -1,0 +1,34 @@
+import * as ws from 'ws'
+import { encodeFrame, payloadBytes } from '../../lib/frames'
+
+interface FrameOptions {
+  fin: boolean
+  opcode: number
+  mask: boolean
+  readOnly: boolean
+  rsv1: boolean
+}
+// ws exports its Sender (@types/ws leaves it out); Sender.frame() builds what ws itself writes.
+const { Sender } = ws as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } }
+
+/** What ws itself puts on the wire for a final, unmasked text frame carrying `text`. */
+function wsFrame(text: string): Buffer {
+  const list = Sender.frame(Buffer.from(text), { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false })
+  return Buffer.concat(list)
+}
+
+describe('server frames', () => {
+  // Around each length encoding: 7 bits, 16 bits, 64 bits; with text that is one, two and four bytes a character.
+  const texts = [0, 1, 125, 126, 127, 65535, 65536, 70000].flatMap((n) => ['x'.repeat(n), 'é'.repeat(Math.ceil(n / 2)), '😀'.repeat(Math.ceil(n / 4))])
+
+  it.each(texts.map((text) => [Buffer.byteLength(text), text] as const))('frames %i payload bytes exactly as ws does', (_bytes, text) => {
+    expect(encodeFrame(text).equals(wsFrame(text))).toBe(true)
+  })
+
+  it('counts payload bytes the same for text and for its encoded frame', () => {
+    for (const text of texts) {
+      expect(payloadBytes(text)).toBe(Buffer.byteLength(text))
+      expect(payloadBytes(encodeFrame(text))).toBe(Buffer.byteLength(text))
+    }
+  })
+})
