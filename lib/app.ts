@@ -276,7 +276,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
         if (server.listeners('upgrade').length === 1) rejectUpgrade(socket, new TalkError('NOT_FOUND', 'No WebSocket endpoint here'))
         return
       }
-      void this.upgrade(req, socket, head)
+      this.upgrade(req, socket, head)
     }
     server.on('upgrade', onUpgrade)
     this.servers.push({ server, owned, onUpgrade })
@@ -292,8 +292,8 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     })())
   }
 
-  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', () => socket.destroy())
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', destroyOnError)
     if (this.draining) {
       this.refuse(req, socket, new TalkError('UNAVAILABLE', 'Server is shutting down'))
       return
@@ -304,6 +304,24 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       this.refuse(req, socket, refused)
       return
     }
+    if (this.hooks.length > 0 || this.sessions !== undefined) {
+      void this.upgradeAfterHooks(req, socket, head)
+      return
+    }
+    // No hook and no resume: no app code runs before the socket opens, so it opens now, with no
+    // deadline to arm and no promise to wait on.
+    let handshake: PendingHandshake
+    try {
+      handshake = readHandshake(req)
+    } catch (err) {
+      this.refuse(req, socket, err)
+      return
+    }
+    this.open(req, socket, head, handshake, undefined)
+  }
+
+  /** The rest of an upgrade when handshake hooks (under the handshake deadline) or a resume claim come first. */
+  private async upgradeAfterHooks(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     let handshake: PendingHandshake
     try {
       handshake = await this.guard.deadline(this.runHandshake(req))
@@ -313,6 +331,11 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     }
     // A resume token in the query claims its session before the socket opens (lib/resume.ts).
     const claim = this.sessions === undefined ? undefined : await this.sessions.claim(handshake)
+    this.open(req, socket, head, handshake, claim)
+  }
+
+  /** Completes the WebSocket upgrade of an admitted request; a claimed session goes back if the socket is gone. */
+  private open(req: IncomingMessage, socket: Duplex, head: Buffer, handshake: PendingHandshake, claim: Claim | undefined): void {
     let accepted = false
     if (!socket.destroyed) {
       this.wss.handleUpgrade(req, socket, head, (ws) => {
@@ -647,6 +670,11 @@ function guard(pattern: string, fn: Middleware): Step<Context> {
   return function scoped(ctx, next) {
     return test(ctx.route) !== false ? fn(ctx, next) : next()
   }
+}
+
+/** A socket error during the upgrade ends the socket (shared by every socket: no closure each). */
+function destroyOnError(this: Duplex): void {
+  this.destroy()
 }
 
 /** The path of a request URL, or undefined when it cannot be parsed (`//host:99999`): never throws. */

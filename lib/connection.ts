@@ -50,6 +50,15 @@ interface RawSocket {
   write(chunk: Buffer): boolean
 }
 
+/** Where a socket keeps the connection that owns it, for the listeners every connection shares. */
+const CONNECTION = Symbol('talk.connection')
+
+type OwnedSocket = WebSocket & { [CONNECTION]: Connection }
+
+function owner(socket: WebSocket): Connection {
+  return (socket as OwnedSocket)[CONNECTION]
+}
+
 /**
  * One client: its socket, its ordered request queue, its state and rooms. Talk frames its own text
  * messages (lib/frames.ts) and writes them to the socket under ws, in order with ws's own frames
@@ -88,17 +97,33 @@ export class Connection implements Client, Member, Responder {
   ) {
     this.state = state
     this.raw = (socket as unknown as { _socket: RawSocket })._socket
-    socket.on('message', (data, isBinary) => this.received(data, isBinary))
-    socket.on('pong', () => {
-      this.alive = true
-    })
-    socket.on('error', (err) => host.log.debug({ err, client: id }, 'socket error'))
-    socket.once('close', (code, reason) => {
-      this.wakeIdleWaiters()
-      // When the server closed first, report the code it sent, not the 1006 of a peer that never answered.
-      const sent = this.closeSent
-      host.closed(this, sent?.code ?? code, sent?.reason ?? reason.toString())
-    })
+    // The listeners are shared by every connection (no closures per socket): each finds its connection on the socket.
+    ;(socket as OwnedSocket)[CONNECTION] = this
+    socket.on('message', Connection.onMessage)
+    socket.on('pong', Connection.onPong)
+    socket.on('error', Connection.onError)
+    socket.on('close', Connection.onClose)
+  }
+
+  private static onMessage(this: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
+    owner(this).received(data, isBinary)
+  }
+
+  private static onPong(this: WebSocket): void {
+    owner(this).alive = true
+  }
+
+  private static onError(this: WebSocket, err: Error): void {
+    const connection = owner(this)
+    connection.host.log.debug({ err, client: connection.id }, 'socket error')
+  }
+
+  private static onClose(this: WebSocket, code: number, reason: Buffer): void {
+    const connection = owner(this)
+    connection.wakeIdleWaiters()
+    // When the server closed first, report the code it sent, not the 1006 of a peer that never answered.
+    const sent = connection.closeSent
+    connection.host.closed(connection, sent?.code ?? code, sent?.reason ?? reason.toString())
   }
 
   /** Whether the socket is open for writing. */

@@ -30,6 +30,7 @@ export class HandshakeGuard {
   private readonly allowed: OriginCheck
   private readonly lenient: OriginCheck | undefined
   private warned = false
+  private readonly releaseOne = (): void => this.limits.release(undefined)
 
   constructor(
     options: GuardOptions,
@@ -48,10 +49,12 @@ export class HandshakeGuard {
    * An admitted request is counted until its socket closes, however the handshake ends.
    */
   admit(req: IncomingMessage, socket: Duplex): TalkError | undefined {
-    const ip = req.socket.remoteAddress
+    const perIp = this.limits.maxConnectionsPerIp > 0
+    const ip = perIp ? req.socket.remoteAddress : undefined
     const refused = this.limits.acquire(ip)
     if (refused !== undefined) return refused
-    socket.once('close', () => this.limits.release(ip))
+    // 'close' comes once; without a per-address limit one shared listener uncounts any socket.
+    socket.on('close', perIp ? () => this.limits.release(ip) : this.releaseOne)
     if (!this.allowed(req.headers)) {
       return new TalkError('FORBIDDEN', 'Origin not allowed')
     }
