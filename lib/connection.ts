@@ -48,6 +48,8 @@ interface RawSocket {
   cork(): void
   uncork(): void
   write(chunk: Buffer): boolean
+  on(event: 'data', listener: (this: RawSocket) => void): void
+  [CONNECTION]?: Connection
 }
 
 /** Where a socket keeps the connection that owns it, for the listeners every connection shares. */
@@ -62,8 +64,9 @@ function owner(socket: WebSocket): Connection {
 /**
  * One client: its socket, its ordered request queue, its state and rooms. Talk frames its own text
  * messages (lib/frames.ts) and writes them to the socket under ws, in order with ws's own frames
- * (close, pong); frames written in one event-loop turn leave in one socket write (the socket is
- * corked until the turn ends).
+ * (close, pong). Writes are batched: the socket is corked from its first write until the chunk of
+ * requests being read is done (the replies handlers gave at once leave together) or, for writes
+ * made elsewhere (async handlers, pushes), until the end of the event-loop turn.
  */
 export class Connection implements Client, Member, Responder {
   readonly state: ClientState
@@ -99,6 +102,9 @@ export class Connection implements Client, Member, Responder {
     this.raw = (socket as unknown as { _socket: RawSocket })._socket
     // The listeners are shared by every connection (no closures per socket): each finds its connection on the socket.
     ;(socket as OwnedSocket)[CONNECTION] = this
+    this.raw[CONNECTION] = this
+    // After ws's own 'data' listener has turned a chunk into messages: the replies they got at once leave now.
+    this.raw.on('data', Connection.onChunkRead)
     socket.on('message', Connection.onMessage)
     socket.on('pong', Connection.onPong)
     socket.on('error', Connection.onError)
@@ -107,6 +113,10 @@ export class Connection implements Client, Member, Responder {
 
   private static onMessage(this: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
     owner(this).received(data, isBinary)
+  }
+
+  private static onChunkRead(this: RawSocket): void {
+    this[CONNECTION]?.flush()
   }
 
   private static onPong(this: WebSocket): void {

@@ -42,7 +42,7 @@ export interface Sizes {
 
 /** Sizes of `npm run bench`. */
 export const FULL: Sizes = {
-  rounds: 3,
+  rounds: 5,
   warmupMs: 500,
   windowMs: 2000,
   s1Connections: 64,
