@@ -338,10 +338,13 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   private open(req: IncomingMessage, socket: Duplex, head: Buffer, handshake: PendingHandshake, claim: Claim | undefined): void {
     let accepted = false
     if (!socket.destroyed) {
+      // ws's 101 answer, the welcome and whatever 'connection' listeners send leave in one write.
+      socket.cork()
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         accepted = true
         this.accept(ws, handshake, claim)
       })
+      socket.uncork()
     }
     if (!accepted && claim !== undefined) this.sessions?.release(claim)
   }
@@ -386,6 +389,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     // A resumed client never left: no second `connection` event, a `resume` one instead.
     this.emit(resumed === undefined ? 'connection' : 'resume', connection)
     this.metrics?.connected()
+    connection.flush()
   }
 
   private beat(): void {
