@@ -24,6 +24,7 @@ import { timeout as deadline } from '../middleware/timeout'
 import { healthHandler, healthReport, type HealthOptions, type HealthReport, type HealthSource } from './health'
 import { Metrics, UNKNOWN_ROUTE, type MetricsSource } from './metrics'
 import { HandshakeGuard } from './security/guard'
+import { SilentConnections } from './security/silent-connections'
 import { jsonLimits, type JsonLimits } from './security/json-bounds'
 import type { PublishOptions } from './context'
 import { Events, logSafely, type Listener, type TalkEvents } from './events'
@@ -83,7 +84,12 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   private readonly hooks: HandshakeHook[] = []
   private readonly events: Events
   private readonly wss: WebSocketServer
-  private readonly servers: { server: Server; owned: boolean; onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }[] = []
+  private readonly servers: {
+    server: Server
+    owned: boolean
+    onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void
+    silent: SilentConnections | undefined
+  }[] = []
   private table: RouteTable<CompiledRoute> | undefined
   private notFound: CompiledRoute | undefined
   private heartbeat: NodeJS.Timeout | undefined
@@ -195,9 +201,8 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       res.writeHead(426, { 'Content-Type': 'application/json', Upgrade: 'websocket' })
       res.end(JSON.stringify({ status: 'error', error: { code: 'BAD_REQUEST', message: 'This is a WebSocket endpoint' } }))
     })
-    // A TCP connection that sends nothing is closed after as long; Node clears this timeout on upgraded sockets.
-    server.timeout = headersTimeout
-    this.serve(server, {}, true)
+    // A TCP connection that sends nothing is closed after as long.
+    this.serve(server, {}, true, new SilentConnections(server, headersTimeout))
     await this.start()
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -269,8 +274,9 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     return this.adapter.members(room)
   }
 
-  private serve(server: Server, options: AttachOptions, owned: boolean): void {
+  private serve(server: Server, options: AttachOptions, owned: boolean, silent?: SilentConnections): void {
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      silent?.forget(socket)
       if (options.path !== undefined && pathOf(req.url) !== options.path) {
         // Another upgrade handler may own this path; refuse only when we are the only one.
         if (server.listeners('upgrade').length === 1) rejectUpgrade(socket, new TalkError('NOT_FOUND', 'No WebSocket endpoint here'))
@@ -279,7 +285,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       this.upgrade(req, socket, head)
     }
     server.on('upgrade', onUpgrade)
-    this.servers.push({ server, owned, onUpgrade })
+    this.servers.push({ server, owned, onUpgrade, silent })
   }
 
   private start(): Promise<void> {
@@ -412,10 +418,11 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     this.sessions?.stop()
     await this.adapter.stop().catch((err: unknown) => this.fault(err, undefined, 'adapter stop failed'))
     await Promise.all(
-      this.servers.map(({ server, owned, onUpgrade }) => {
+      this.servers.map(({ server, owned, onUpgrade, silent }) => {
         // A server Talk was attached to keeps refusing upgrades with 503 until its owner closes it.
         if (!owned) return undefined
         server.off('upgrade', onUpgrade)
+        silent?.stop()
         const closed = new Promise<void>((resolve) => server.close(() => resolve()))
         // Keep-alive HTTP connections (metrics scrapes, health checks) would hold close() open.
         server.closeIdleConnections()

@@ -132,6 +132,14 @@ describe('attack: hostile handshakes', () => {
     await closedSocket(socket)
   })
 
+  it('leaves an upgraded connection alone however long it stays quiet', async () => {
+    const client = await server.client()
+    // Several sweeps of the 200 ms handshake timeout pass with nothing sent either way.
+    await new Promise((resolve) => setTimeout(resolve, 800))
+    expect(await client.request('echo', { n: 1 })).toEqual({ status: 'success', ref: 1, body: { n: 1 } })
+    await client.close()
+  })
+
   it('answers a request that is not an upgrade with 426', async () => {
     const res = await rawHttp(server.port, `GET /?token=${SECRET} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
     expect(res.status).toBe(426)
