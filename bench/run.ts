@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   const launches = new Map<string, Launch>()
   for (const target of config.targets) {
     try {
-      launches.set(target.name, builder.launch(target.file, target.name))
+      launches.set(target.name, builder.launch(target.file, target.name, target.lib))
     } catch (error) {
       dropped.set(target.name, `it does not compile: ${message(error).split('\n').slice(0, 2).join(' ')}`)
       console.log(`${target.name}: left out: ${dropped.get(target.name) ?? ''}`)

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
@@ -22,17 +22,21 @@ export class Builder {
   private readonly dir = mkdtempSync(path.join(os.tmpdir(), 'talk-bench-'))
   private readonly env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') }
 
-  /** The launch of `entry` (a .ts file); throws with esbuild's first error when it does not compile. */
-  launch(entry: string, name: string): Launch {
+  /**
+   * The launch of `entry` (a .ts file); throws with esbuild's first error when it does not compile.
+   * With `lib`, the entry's imports of this checkout's `lib/` are taken from that directory instead.
+   */
+  launch(entry: string, name: string, lib?: string): Launch {
     let esbuild: typeof import('esbuild')
     try {
       esbuild = require('esbuild') as typeof import('esbuild')
     } catch {
+      if (lib !== undefined) throw new Error('building a target against BENCH_BASE needs esbuild')
       return { file: entry, execArgv: [...TS_NODE], env: this.env }
     }
     const outfile = path.join(this.dir, `${name}.js`)
     esbuild.buildSync({
-      entryPoints: [entry],
+      entryPoints: [lib === undefined ? entry : withLibFrom(entry, lib, this.dir, name)],
       outfile,
       bundle: true,
       platform: 'node',
@@ -49,4 +53,21 @@ export class Builder {
   dispose(): void {
     rmSync(this.dir, { recursive: true, force: true })
   }
+}
+
+const OWN_LIB = path.join(ROOT, 'lib')
+
+/**
+ * A copy of `entry` in `dir` whose relative imports are absolute, those of this checkout's `lib/`
+ * pointing into `lib` (another checkout's) instead: esbuild then builds the same target against it.
+ */
+function withLibFrom(entry: string, lib: string, dir: string, name: string): string {
+  const source = readFileSync(entry, 'utf8').replace(/(from\s+')(\.{1,2}\/[^']*)(')/g, (_match, before: string, specifier: string, after: string) => {
+    const resolved = path.resolve(path.dirname(entry), specifier)
+    const inOwnLib = resolved === OWN_LIB || resolved.startsWith(OWN_LIB + path.sep)
+    return before + (inOwnLib ? path.join(lib, path.relative(OWN_LIB, resolved)) : resolved) + after
+  })
+  const copy = path.join(dir, `${name}.entry.ts`)
+  writeFileSync(copy, source)
+  return copy
 }

@@ -1,5 +1,5 @@
 import { FULL, QUICK, SCENARIOS, type Scenario, type Sizes } from './scenarios'
-import { TARGETS, type Target } from './targets'
+import { targetsFor, type Target } from './targets'
 
 /** What one `npm run bench` does, from the environment. */
 export interface Config {
@@ -25,6 +25,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const budgetSeconds = Number(env['BENCH_BUDGET_S'] ?? (quick ? 240 : 540))
   if (!(budgetSeconds > 0)) throw new Error('BENCH_BUDGET_S must be a positive number of seconds')
 
+  const TARGETS = targetsFor(env)
   const wanted = list(env['BENCH_TARGETS'])
   for (const name of wanted ?? []) {
     if (!TARGETS.some((t) => t.name === name)) throw new Error(`BENCH_TARGETS: unknown target ${name} (have ${names(TARGETS)})`)

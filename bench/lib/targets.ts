@@ -8,6 +8,8 @@ export interface Target {
   dialect: Dialect
   /** The hand-written target its ratios are taken against (none for a baseline itself). */
   baseline?: string
+  /** Another checkout's `lib/` to build the target against instead of this one's (BENCH_BASE). */
+  lib?: string
 }
 
 const dir = path.join(__dirname, '..', 'targets')
@@ -20,6 +22,18 @@ export const TARGETS: readonly Target[] = [
   { name: 'talk', file: path.join(dir, 'talk.ts'), dialect: 'talk', baseline: 'raw-ws' },
   { name: 'talk-chain', file: path.join(dir, 'talk-chain.ts'), dialect: 'talk', baseline: 'raw-ws-chain' },
 ]
+
+/**
+ * Every target, plus with BENCH_BASE=<another checkout of Talk> the Talk targets built against that
+ * checkout's `lib/` (`talk-base`, `talk-chain-base`): the before and after of a change in one run.
+ */
+export function targetsFor(env: NodeJS.ProcessEnv = process.env): readonly Target[] {
+  const base = env['BENCH_BASE']
+  if (base === undefined || base === '') return TARGETS
+  const lib = path.resolve(base, 'lib')
+  const talkTargets = TARGETS.filter((t) => t.name.startsWith('talk'))
+  return [...TARGETS, ...talkTargets.map((t) => ({ ...t, name: `${t.name}-base`, lib }))]
+}
 
 /** The bearer token the load generator sends and the chain targets accept. */
 export const BENCH_TOKEN = 'bench-token-1'
