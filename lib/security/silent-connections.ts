@@ -5,7 +5,8 @@ import type { Duplex } from 'node:stream'
  * Cuts TCP connections that make no request (neither an upgrade nor plain HTTP) within `timeoutMs`.
  * Node's `headersTimeout` only runs once a request has begun, and `server.timeout` arms a timer on
  * every socket (measured at about 10 % of a connect-and-close cycle); this keeps arrival times in a
- * Map instead, swept by one unref'd interval every quarter of the timeout.
+ * Map instead (left on the request, the upgrade or the close), swept by one unref'd interval every
+ * quarter of the timeout.
  */
 export class SilentConnections {
   private readonly waiting = new Map<Duplex, number>()
@@ -19,6 +20,11 @@ export class SilentConnections {
     server.on('request', this.requested)
     this.sweeper = setInterval(this.sweep, Math.max(50, timeoutMs / 4))
     this.sweeper.unref()
+  }
+
+  /** Sockets watched now: connected, no request yet, not closed. */
+  get size(): number {
+    return this.waiting.size
   }
 
   /** The socket made its request (call it for an upgrade): it is no longer watched. */
@@ -36,7 +42,15 @@ export class SilentConnections {
 
   private readonly arrived = (socket: Duplex): void => {
     this.waiting.set(socket, performance.now())
+    // A socket that closes before its request leaves at once, not at the next sweep (connect-and-close floods).
+    socket.on('close', this.closed)
   }
+
+  /** Shared by every socket (`this` is the socket): one function per server, not a closure per connection. */
+  private readonly closed = ((waiting: Map<Duplex, number>) =>
+    function forgetClosed(this: Duplex): void {
+      waiting.delete(this)
+    })(this.waiting)
 
   private readonly requested = (req: IncomingMessage): void => {
     this.waiting.delete(req.socket)
