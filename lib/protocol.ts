@@ -63,6 +63,11 @@ function fail(message: string, ref?: Ref): Decoded {
 /** A W3C trace context header value: version-traceid-parentid-flags, ids not all zero. */
 const TRACEPARENT = /^[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/
 
+/** A valid W3C `traceparent` value, or undefined for anything else (a malformed one is dropped, as the spec asks). */
+export function traceContext(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length === 55 && TRACEPARENT.test(value) ? value : undefined
+}
+
 /**
  * Decodes one text frame into a request envelope, or says why it is not one (`BAD_REQUEST`),
  * including a frame nested deeper or holding more keys and elements than `limits` allow.
@@ -102,8 +107,7 @@ export function decode(text: string, codec: Codec = JSON_CODEC, limits: JsonLimi
   if (name.length === 0) return fail('Route name is empty', ref)
   const broken = exceedsJsonLimits(frame, text.length, limits)
   if (broken !== undefined) return fail(broken, ref)
-  const traceparent = fields.traceparent
-  const trace = typeof traceparent === 'string' && traceparent.length === 55 && TRACEPARENT.test(traceparent) ? traceparent : undefined
+  const trace = fields.traceparent === undefined ? undefined : traceContext(fields.traceparent)
 
   // Copy the payload fields; a "__proto__" key from JSON.parse is an own property and
   // must stay one, never become the body's prototype.

@@ -4,7 +4,7 @@ import type { TalkApp } from '../app'
 import type { Context, Responder } from '../context'
 import { httpStatus, STATUS, TalkError, toWireError } from '../errors'
 import type { PendingHandshake } from '../handshake'
-import { encodeError, encodeSuccess } from '../protocol'
+import { encodeError, encodeSuccess, traceContext } from '../protocol'
 import { readJsonBody } from './body'
 import { HttpClient } from './client'
 import { buildOpenApi, type OpenApiOptions } from './openapi'
@@ -113,6 +113,9 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
     }
 
     const body = merge(queryOf(url, q), payload, chosen.params)
+    // Trace context is envelope, not payload, as on the socket: the W3C header, or else a body field.
+    const trace = traceContext(req.headers.traceparent) ?? traceContext(body['traceparent'])
+    if ('traceparent' in body) delete body['traceparent']
     const client = new HttpClient(randomUUID(), handshake.user, handshake.state, handshake.view())
     const { mapping } = chosen
     const responder: Responder = {
@@ -123,7 +126,7 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
         send(res, statusOf(toWireError(err).code), encodeError(undefined, err, app.codec))
       },
     }
-    await app.handle(client, responder, { name: mapping.route, ref: undefined, body })
+    await app.handle(client, responder, trace === undefined ? { name: mapping.route, ref: undefined, body } : { name: mapping.route, ref: undefined, body, trace })
   }
 
   return function talkBridge(req, res, next) {

@@ -164,6 +164,28 @@ describe('REST bridge', () => {
     })
   })
 
+  describe('trace context', () => {
+    const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736'
+    const PARENT = '00f067aa0ba902b7'
+    const CHILD = expect.stringMatching(new RegExp(`^00-${TRACE_ID}-(?!${PARENT})[0-9a-f]{16}-01$`))
+
+    it('takes the traceparent header as the request\'s trace context: the pushes it causes carry the trace', async () => {
+      const watcher = await server.client({ headers: alice })
+      await watcher.request('board/open', { board: 'b1' })
+      const created = await server.fetch('POST', '/boards/b1/tasks', { headers: { ...alice, traceparent: `00-${TRACE_ID}-${PARENT}-01` }, json: { title: 'Traced' } })
+      expect(created.body).toEqual({ status: 'success', task: { id: 1, title: 'Traced' } })
+      expect(await watcher.nextPush()).toEqual({ command: 'task:create', board: 'b1', task: { id: 1, title: 'Traced' }, traceparent: CHILD })
+    })
+
+    it('keeps traceparent out of ctx.body, as on the socket, and drops a malformed one', async () => {
+      const fromBody = await server.fetch('POST', '/echo/1', { headers: alice, json: { n: 1, traceparent: `00-${TRACE_ID}-${PARENT}-01` } })
+      expect((fromBody.body as { body: unknown }).body).toEqual({ n: 1, id: '1' })
+      const malformed = await server.fetch('POST', '/echo/2', { headers: { ...alice, traceparent: 'not-a-trace' }, json: { n: 2, traceparent: 'forged' } })
+      expect(malformed.status).toBe(200)
+      expect((malformed.body as { body: unknown }).body).toEqual({ n: 2, id: '2' })
+    })
+  })
+
   describe('hostile input', () => {
     const post = (path: string, body: string, headers: Record<string, string> = {}) =>
       server.fetch('POST', path, { body, headers: { ...alice, 'content-type': 'application/json', ...headers } })
