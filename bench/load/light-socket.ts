@@ -9,6 +9,7 @@ import { connect as connectTcp, type Socket } from 'node:net'
 
 const KEY = 'dGFsay1iZW5jaC1rZXkhIQ=='
 const ACCEPT = createHash('sha1').update(`${KEY}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64')
+const ACCEPT_HEADER = new RegExp(`^sec-websocket-accept: *${ACCEPT.replace(/[+/]/g, '\\$&')} *$`, 'im')
 const MAX_HEAD_BYTES = 8192
 
 const OPCODE_TEXT = 0x1
@@ -71,7 +72,7 @@ export class LightSocket {
         const response = head.toString('latin1', 0, end)
         const status = /^HTTP\/1\.1 (\d{3})/.exec(response)?.[1]
         if (status !== '101') return fail(new Error(`HTTP ${status ?? '?'} on upgrade`))
-        if (!new RegExp(`^sec-websocket-accept: *${ACCEPT.replace(/[+/]/g, '\\$&')} *$`, 'im').test(response)) {
+        if (!ACCEPT_HEADER.test(response)) {
           return fail(new Error('upgrade answered without the right Sec-WebSocket-Accept'))
         }
         const light = new LightSocket(socket)
