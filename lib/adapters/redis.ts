@@ -1,4 +1,5 @@
-import Redis, { type RedisOptions } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
+import { redisClass } from './ioredis'
 import type { Logger } from 'pino'
 import type { Adapter, AdapterHost } from './adapter'
 import { MEMBERS, PURGE_NODE, runScript, SWEEP } from './redis-scripts'
@@ -225,7 +226,8 @@ class RedisBus implements RedisAdapter {
     // ioredis waits this long for a dropped socket to close before destroying it (default 2 s, an
     // option its types omit): long enough to hold a failed start-up or a test run open.
     Object.assign(base, { disconnectTimeout: 200 })
-    const redis = this.url === undefined ? new Redis(base) : new Redis(this.url, base)
+    const RedisClient = redisClass()
+    const redis = this.url === undefined ? new RedisClient(base) : new RedisClient(this.url, base)
     redis.on('error', (err: unknown) => this.trouble(`connection:${role}`, err, 'Redis connection error'))
     if (role === 'sub') {
       redis.on('message', (_channel: string, message: string) => this.received(message))

@@ -1,4 +1,5 @@
-import Redis, { type RedisOptions } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
+import { redisClass } from '../adapters/ioredis'
 import type { Logger } from 'pino'
 import { runScript, script } from '../adapters/redis-scripts'
 import { TalkError } from '../errors'
@@ -60,7 +61,8 @@ export function redisStore<T>(options: RedisStoreOptions = {}): Store<T> {
     maxRetriesPerRequest: 2,
     connectionName: 'talk-store',
   }
-  const redis = options.url === undefined ? new Redis(redisOptions) : new Redis(options.url, redisOptions)
+  const RedisClient = redisClass()
+  const redis = options.url === undefined ? new RedisClient(redisOptions) : new RedisClient(options.url, redisOptions)
   redis.on('error', (err: unknown) => options.logger?.debug({ err }, 'redis store connection error'))
   const versions = `${prefix}\u0000version`
   const key = (k: string): string => prefix + k
