@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { Counter, Histogram, Registry } from 'prom-client'
 import type { Context, Responder } from './context'
 import { codeOf } from './errors'
 
@@ -73,27 +73,29 @@ export class Metrics {
     if (path !== false && (typeof path !== 'string' || !path.startsWith('/'))) throw new TypeError('talk(): metrics.path must start with / (or be false)')
     this.path = path === false ? undefined : path
     const buckets = [...(options.buckets ?? DEFAULT_BUCKETS)]
-    this.registry = new Registry()
+    // prom-client is loaded here, by an app that turned metrics on, not by every app at start-up.
+    const prom = require('prom-client') as typeof import('prom-client')
+    this.registry = new prom.Registry()
     if (options.labels !== undefined) this.registry.setDefaultLabels(options.labels)
     const registers = [this.registry]
     const name = (n: string): string => prefix + n
 
-    this.requests = new Counter({ name: name('requests_total'), help: 'Requests received, by route (the registered name or pattern)', labelNames: ['route'], registers })
-    this.latency = new Histogram({ name: name('request_duration_seconds'), help: 'Time from dispatch to reply, by route', labelNames: ['route'], buckets, registers })
-    this.errors = new Counter({ name: name('errors_total'), help: 'Error replies sent, by error code (frame-level errors included)', labelNames: ['code'], registers })
-    this.pushes = new Counter({ name: name('pushes_total'), help: 'Push frames delivered to clients on this node, by push name', labelNames: ['name'], registers })
-    this.rateLimited = new Counter({ name: name('rate_limited_total'), help: 'Requests answered RATE_LIMITED (rate limit or full request queue)', registers })
-    this.dropped = new Counter({ name: name('pushes_dropped_total'), help: 'Droppable pushes not sent to a slow consumer: dropped, or coalesced into a later one', labelNames: ['outcome'], registers })
-    this.refused = new Counter({ name: name('handshakes_refused_total'), help: 'Upgrade requests refused before the socket opened, by error code', labelNames: ['code'], registers })
-    this.opened = new Counter({ name: name('connections_opened_total'), help: 'Connections accepted', registers })
-    this.closes = new Counter({ name: name('disconnects_total'), help: 'Connections closed, by close code', labelNames: ['code'], registers })
-    new Gauge({
+    this.requests = new prom.Counter({ name: name('requests_total'), help: 'Requests received, by route (the registered name or pattern)', labelNames: ['route'], registers })
+    this.latency = new prom.Histogram({ name: name('request_duration_seconds'), help: 'Time from dispatch to reply, by route', labelNames: ['route'], buckets, registers })
+    this.errors = new prom.Counter({ name: name('errors_total'), help: 'Error replies sent, by error code (frame-level errors included)', labelNames: ['code'], registers })
+    this.pushes = new prom.Counter({ name: name('pushes_total'), help: 'Push frames delivered to clients on this node, by push name', labelNames: ['name'], registers })
+    this.rateLimited = new prom.Counter({ name: name('rate_limited_total'), help: 'Requests answered RATE_LIMITED (rate limit or full request queue)', registers })
+    this.dropped = new prom.Counter({ name: name('pushes_dropped_total'), help: 'Droppable pushes not sent to a slow consumer: dropped, or coalesced into a later one', labelNames: ['outcome'], registers })
+    this.refused = new prom.Counter({ name: name('handshakes_refused_total'), help: 'Upgrade requests refused before the socket opened, by error code', labelNames: ['code'], registers })
+    this.opened = new prom.Counter({ name: name('connections_opened_total'), help: 'Connections accepted', registers })
+    this.closes = new prom.Counter({ name: name('disconnects_total'), help: 'Connections closed, by close code', labelNames: ['code'], registers })
+    new prom.Gauge({
       name: name('connections'), help: 'Open connections', registers,
       collect() {
         this.set(source.clients.size)
       },
     })
-    new Gauge({
+    new prom.Gauge({
       name: name('send_buffer_bytes'), help: 'Bytes written to sockets and not yet sent, summed over connections', registers,
       collect() {
         let sum = 0
@@ -101,7 +103,7 @@ export class Metrics {
         this.set(sum)
       },
     })
-    new Gauge({
+    new prom.Gauge({
       name: name('send_buffer_max_bytes'), help: 'The largest unsent byte count of one connection', registers,
       collect() {
         let max = 0
@@ -109,19 +111,19 @@ export class Metrics {
         this.set(max)
       },
     })
-    new Gauge({
+    new prom.Gauge({
       name: name('draining'), help: '1 while the app is shutting down', registers,
       collect() {
         this.set(source.draining ? 1 : 0)
       },
     })
-    new Gauge({
+    new prom.Gauge({
       name: name('adapter_up'), help: '1 while the adapter reaches the other nodes (always 1 for the in-memory adapter)', registers,
       collect() {
         this.set(adapterUp(source.adapter))
       },
     })
-    new Gauge({
+    new prom.Gauge({
       name: name('adapter_stat'), help: "The adapter's own counters (its stats()), by name", labelNames: ['stat'], registers,
       collect() {
         const stats = adapterStats(source.adapter)
@@ -129,7 +131,7 @@ export class Metrics {
         for (const [stat, value] of Object.entries(stats)) this.set({ stat }, value)
       },
     })
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix })
+    if (options.defaultMetrics !== false) prom.collectDefaultMetrics({ register: this.registry, prefix })
   }
 
   /**
