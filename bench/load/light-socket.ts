@@ -1,9 +1,9 @@
 // A minimal WebSocket client (RFC 6455) for the load generator. The generator must not be what limits a
 // run: a `ws` or Socket.IO client spends more CPU per frame than the fastest server here, so on two cores
 // it, not the server, capped every throughput figure. This client does only what a benchmark over
-// loopback needs: one upgrade, unfragmented text frames, ping/pong, close. Frames it sends in one
-// event-loop turn leave in one socket write; it masks with an all-zero key (legal, and the server
-// still unmasks every frame as it would for a real client).
+// loopback needs: one upgrade, unfragmented text frames, ping/pong, close. Frames sent while a chunk
+// is read leave in one write when the chunk is done, others at the end of the event-loop turn; it
+// masks with an all-zero key (legal, and the server still unmasks every frame as for a real client).
 import { createHash } from 'node:crypto'
 import { connect as connectTcp, type Socket } from 'node:net'
 
@@ -186,6 +186,8 @@ export class LightSocket {
       else if (opcode !== OPCODE_PONG) return this.broken(`an unexpected opcode ${opcode}`)
     }
     if (at < data.length) this.buffered = Buffer.from(data.subarray(at))
+    // What the messages of this chunk made us send leaves now, as a client sends its next request on a reply.
+    this.flush()
   }
 
   private closedByServer(payload: Buffer): void {
