@@ -3,6 +3,7 @@ import express from 'express'
 import { talk, type TalkApp } from '../lib'
 import { testServer, TestClient, type TestServer } from '../lib/testing'
 import { silent } from './helpers/seed-app'
+import { gate } from './helpers/gate'
 
 describe('graceful close', () => {
   let app: TalkApp
@@ -12,10 +13,9 @@ describe('graceful close', () => {
   })
 
   it('finishes an in-flight slow handler, answers later requests UNAVAILABLE, then closes with 1001', async () => {
-    let entered!: () => void
-    const inHandler = new Promise<void>((resolve) => (entered = resolve))
+    const entered = gate()
     app.route('slow', async () => {
-      entered()
+      entered.open()
       await new Promise((resolve) => setTimeout(resolve, 100))
       return { finished: true }
     })
@@ -23,7 +23,7 @@ describe('graceful close', () => {
     server = await testServer(app)
     const c = await server.client()
     const slow = c.request('slow')
-    await inHandler
+    await entered.wait
     const closing = app.close()
     const late = c.request('fast')
     expect(await slow).toEqual({ status: 'success', ref: 1, finished: true })

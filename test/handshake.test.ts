@@ -101,16 +101,15 @@ describe('the handshake', () => {
 
   it('does not crash when the peer vanishes during a slow hook', async () => {
     const held = gate()
-    let entered!: () => void
-    const inHook = new Promise<void>((resolve) => (entered = resolve))
+    const entered = gate()
     app.handshake(async () => {
-      entered()
+      entered.open()
       await held.wait
     })
     server = await testServer(app)
     const ws = new WebSocket(server.url)
     ws.on('error', () => undefined)
-    await inHook
+    await entered.wait
     ws.terminate()
     held.open()
     const c = await server.client()

@@ -4,6 +4,7 @@
 import { talk, TalkError, type Adapter, type AdapterHost, type TalkApp } from '../../lib'
 import { installProcessHandlers } from '../../lib/shutdown'
 import { testServer, type TestServer } from '../../lib/testing'
+import { gate } from '../helpers/gate'
 import { LogCapture, stillServes } from './harness'
 import { frame, rawWebSocket, tcp, upgradeRequest } from './raw'
 
@@ -120,18 +121,17 @@ describe('attack: faults never take the process down', () => {
   })
 
   it('survives a client that sends a request and vanishes before the reply', async () => {
-    let finish!: () => void
-    const finished = new Promise<void>((resolve) => (finish = resolve))
+    const finished = gate()
     app.route('slow', async () => {
       await new Promise((resolve) => setTimeout(resolve, 20))
-      finish()
+      finished.open()
       return { late: true }
     })
     const { socket } = await rawWebSocket(server.port)
     socket.write(frame(0x1, '{"command":"slow","ref":1}'))
     await new Promise((resolve) => setTimeout(resolve, 5))
     socket.resetAndDestroy()
-    await finished
+    await finished.wait
   })
 
   it('survives a socket reset in the middle of a frame and in the middle of a handshake', async () => {

@@ -6,6 +6,7 @@ import { CLOSE, talk } from '../../lib'
 import { TestClient, TestServer, testServer } from '../../lib/testing'
 import { heapAfterGc, hostileApp, LogCapture, SECRET, stillServes } from './harness'
 import { closedSocket, rawHttp, tcp, upgradeRequest } from './raw'
+import { gate } from '../helpers/gate'
 
 const refusal = (code: string, message: string) => ({ status: 'error', error: { code, message } })
 
@@ -193,12 +194,11 @@ describe('attack: connection floods', () => {
   it('refuses upgrades with 503 while draining on a server it shares', async () => {
     const http = createServer()
     const app = hostileApp(new LogCapture())
-    let release!: () => void
-    let entered!: () => void
-    const inHandler = new Promise<void>((resolve) => (entered = resolve))
+    const entered = gate()
+    const released = gate()
     app.route('hold', () => {
-      entered()
-      return new Promise<void>((resolve) => (release = resolve))
+      entered.open()
+      return released.wait
     })
     app.attach(http)
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
@@ -206,12 +206,12 @@ describe('attack: connection floods', () => {
     server = new TestServer(app, `ws://127.0.0.1:${port}`, port)
     const c = await server.client()
     const held = c.request('hold')
-    await inHandler
+    await entered.wait
     const closing = app.close()
     const res = await rawHttp(port, upgradeRequest(port))
     expect(res.status).toBe(503)
     expect(JSON.parse(res.body)).toEqual(refusal('UNAVAILABLE', 'Server is shutting down'))
-    release()
+    released.open()
     expect(await held).toEqual({ status: 'success', ref: 1 })
     await closing
     await new Promise((resolve) => http.close(resolve))

@@ -2,13 +2,14 @@ import { z } from 'zod'
 import { TalkError, type TalkApp } from '../../lib'
 import { connect, createClient, type TalkClient } from '../../lib/client'
 import { testServer, type TestServer } from '../../lib/testing'
+import { gate, type Gate } from '../helpers/gate'
 import { seedApp } from '../helpers/seed-app'
 import { appEvent, clientEvent, until } from './helpers'
 
 describe('TalkClient requests and pushes', () => {
   let server: TestServer
   let app: TalkApp
-  let release: () => void
+  let held: Gate
   const clients: TalkClient[] = []
   const open = async (query = '', options = {}) => {
     const client = await connect(`${server.url}${query}`, { heartbeat: false, ...options })
@@ -18,9 +19,9 @@ describe('TalkClient requests and pushes', () => {
 
   beforeEach(async () => {
     app = seedApp({ closeTimeout: 200 })
-    const held = new Promise<void>((resolve) => (release = resolve))
+    held = gate()
     app.route('slow', async () => {
-      await held
+      await held.wait
       return { late: true }
     })
     app.route('echo', (ctx) => ({ body: ctx.body }))
@@ -28,7 +29,7 @@ describe('TalkClient requests and pushes', () => {
     server = await testServer(app)
   })
   afterEach(async () => {
-    release()
+    held.open()
     await Promise.all(clients.splice(0).map((c) => c.close()))
     await server.close()
   })
@@ -74,7 +75,7 @@ describe('TalkClient requests and pushes', () => {
     const client = await open('', { timeout: 0 })
     const late = client.request('slow', {}, { timeout: 50 })
     await expect(late).rejects.toMatchObject({ code: 'TIMEOUT', message: 'No reply to slow within 50 ms' })
-    release()
+    held.open()
     // The late reply arrives before this one (in order per connection) and is dropped.
     expect(await client.request('echo', { a: 1 })).toEqual({ body: { a: 1 } })
   })
@@ -86,7 +87,7 @@ describe('TalkClient requests and pushes', () => {
     controller.abort()
     await expect(pending).rejects.toMatchObject({ code: 'ABORTED' })
     await expect(client.request('echo', {}, { signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' })
-    release()
+    held.open()
     expect(await client.request('echo', { b: 2 })).toEqual({ body: { b: 2 } })
   })
 

@@ -170,12 +170,11 @@ describe('resume', () => {
   it('a retry of a request still running or still queued waits for that one run', async () => {
     await start()
     const held = gate()
-    let started: () => void = () => undefined
-    const running = new Promise<void>((resolve) => (started = resolve))
+    const running = gate()
     const runs: string[] = []
     app.route('job/slow', async () => {
       runs.push('slow')
-      started()
+      running.open()
       await held.wait
       return { done: 'slow' }
     })
@@ -186,7 +185,7 @@ describe('resume', () => {
     const client = await open('x')
     const slow = client.request('job/slow')
     const quick = client.request('job/quick') // waits behind job/slow: one request at a time per connection
-    await running
+    await running.wait
     const reconnected = clientEvent(client, 'reconnected')
     await cut(app, client.id)
     expect(await reconnected).toEqual({ client: client.id, resumed: true })

@@ -1,13 +1,7 @@
 import { talk, timedOut, timeout, type TalkApp } from '../../lib'
 import { testServer, type Frame, type TestClient, type TestServer } from '../../lib/testing'
+import { gate } from '../helpers/gate'
 import { captureLog, type CapturedLog } from './helpers'
-
-/** A promise the test resolves by hand. */
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open = (): void => undefined
-  const wait = new Promise<void>((resolve) => (open = resolve))
-  return { wait, open }
-}
 
 /** Every frame a client receives after the welcome, in order. */
 function record(client: TestClient): Frame[] {

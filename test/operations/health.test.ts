@@ -4,6 +4,7 @@ import { healthHandler } from '../../lib/health'
 import { memoryAdapter } from '../../lib/adapters/memory'
 import { testServer, type TestServer } from '../../lib/testing'
 import { silent } from '../helpers/seed-app'
+import { gate } from '../helpers/gate'
 import { httpGet } from './http'
 
 describe('health and readiness', () => {
@@ -23,17 +24,16 @@ describe('health and readiness', () => {
 
   it('answers /readyz with 503 (and /healthz with 200) while draining, until the last client is gone', async () => {
     const app = talk({ logger: silent, health: { readyPath: '/ready', livePath: '/live' } })
-    let release!: () => void
-    let entered!: () => void
-    const inHandler = new Promise<void>((resolve) => (entered = resolve))
+    const entered = gate()
+    const released = gate()
     app.route('hold', () => {
-      entered()
-      return new Promise<void>((resolve) => (release = resolve))
+      entered.open()
+      return released.wait
     })
     server = await testServer(app)
     const c = await server.client()
     const held = c.request('hold')
-    await inHandler
+    await entered.wait
     const closing = app.close()
     const ready = await httpGet(server.port, '/ready')
     expect({ status: ready.status, body: JSON.parse(ready.text) }).toEqual({
@@ -42,7 +42,7 @@ describe('health and readiness', () => {
     const live = await httpGet(server.port, '/live')
     expect({ status: live.status, body: JSON.parse(live.text) }).toEqual({ status: 200, body: { status: 'ok', draining: true } })
     expect(app.health().status).toBe('draining')
-    release()
+    released.open()
     expect(await held).toEqual({ status: 'success', ref: 1 })
     await closing
   })
