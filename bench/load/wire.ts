@@ -31,26 +31,65 @@ interface Pending {
   done: Done
 }
 
-/** A promise of the reply, for `Wire.request`. */
-function promised(wire: Wire, command: string, body: Frame): Promise<Frame> {
-  return new Promise((resolve, reject) => wire.call(command, body, (error, reply) => (error === undefined ? resolve(reply!) : reject(error))))
+/** What both dialects share: requests as promises over `call`, the push listener, and the close. */
+abstract class LightWire implements Wire {
+  abstract readonly clientId: string
+  protected listener: ((command: string, payload: Frame) => void) | undefined
+  private closing = false
+  private readonly ended: Promise<void>
+  private markEnded: () => void = () => undefined
+
+  constructor(
+    protected readonly socket: LightSocket,
+    protected readonly checks: Checks,
+  ) {
+    this.ended = new Promise((resolve) => (this.markEnded = resolve))
+  }
+
+  abstract call(command: string, body: Frame, done: Done): void
+
+  request(command: string, body: Frame): Promise<Frame> {
+    return new Promise((resolve, reject) => this.call(command, body, (error, reply) => (error === undefined ? resolve(reply!) : reject(error))))
+  }
+
+  onPush(listener: (command: string, payload: Frame) => void): void {
+    this.listener = listener
+  }
+
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = true
+      this.sayGoodbye()
+    }
+    return this.ended
+  }
+
+  /** The TCP connection has closed: unanswered requests fail, `close()` callers resume. */
+  closed(): void {
+    this.closing = true
+    this.failUnanswered(new Error('closed with the request unanswered'))
+    this.markEnded()
+  }
+
+  /** Ends the conversation from this side (the close handshake, and whatever the dialect says first). */
+  protected sayGoodbye(): void {
+    this.socket.close(1000)
+  }
+
+  protected abstract failUnanswered(error: Error): void
 }
 
 /** Talk protocol v1: replies are matched to requests by ref, in order. */
-class TalkWire implements Wire {
+class TalkWire extends LightWire {
   private readonly pending: Pending[] = []
   private nextRef = 1
-  private listener: ((command: string, payload: Frame) => void) | undefined
-  private ended: (() => void)[] | undefined = []
 
   constructor(
-    private readonly socket: LightSocket,
+    socket: LightSocket,
     readonly clientId: string,
-    private readonly checks: Checks,
-  ) {}
-
-  request(command: string, body: Frame): Promise<Frame> {
-    return promised(this, command, body)
+    checks: Checks,
+  ) {
+    super(socket, checks)
   }
 
   call(command: string, body: Frame, done: Done): void {
@@ -60,35 +99,13 @@ class TalkWire implements Wire {
     this.pending.push({ ref, done })
   }
 
-  onPush(listener: (command: string, payload: Frame) => void): void {
-    this.listener = listener
-  }
-
-  close(): Promise<void> {
-    const ended = this.ended
-    if (ended === undefined) return Promise.resolve()
-    return new Promise((resolve) => {
-      ended.push(resolve)
-      this.socket.close(1000)
-    })
-  }
-
-  /** The TCP connection has closed: unanswered requests fail, `close()` callers resume. */
-  closed(): void {
-    for (const waiting of this.pending.splice(0)) waiting.done(new Error('closed with the request unanswered'), undefined)
-    const ended = this.ended ?? []
-    this.ended = undefined
-    for (const resume of ended) resume()
+  protected failUnanswered(error: Error): void {
+    for (const waiting of this.pending.splice(0)) waiting.done(error, undefined)
   }
 
   onFrame(text: string): void {
-    let frame: unknown
-    try {
-      frame = JSON.parse(text)
-    } catch {
-      return this.checks.fail('a frame that is not JSON')
-    }
-    if (!isRecord(frame)) return this.checks.fail(`a frame that is not an object: ${short(frame)}`)
+    const frame = parseJson(text)
+    if (!isRecord(frame)) return this.checks.fail(`a frame that is not a JSON object: ${short(text)}`)
     if ('status' in frame) {
       // Replies come in request order (DESIGN §1 rule 2), so the oldest pending request is the one answered.
       const waiting = this.pending.shift()
@@ -115,14 +132,9 @@ async function connectTalk(port: number, token: string, checks: Checks): Promise
     socket.listen({
       text(text) {
         if (wire !== undefined) return wire.onFrame(text)
-        let welcome: unknown
-        try {
-          welcome = JSON.parse(text)
-        } catch {
-          return fail(new Error('a welcome that is not JSON'))
-        }
+        const welcome = parseJson(text)
         if (!isRecord(welcome) || welcome['command'] !== 'welcome' || welcome['protocol'] !== 1) {
-          return fail(new Error(`first frame is not a v1 welcome: ${short(welcome)}`))
+          return fail(new Error(`first frame is not a v1 welcome: ${short(text)}`))
         }
         const client = welcome['client']
         if (typeof client !== 'string' || client === '') return fail(new Error(`welcome without a client id: ${short(welcome)}`))
@@ -146,21 +158,10 @@ async function connectTalk(port: number, token: string, checks: Checks): Promise
  * frames): `0{…}` open, `40` connect, `42id[event, body]` an event with an ack, `43id[reply]` the ack,
  * `2`/`3` ping/pong, `41` disconnect. Requests are events with an ack, pushes are events.
  */
-class SocketIoWire implements Wire {
+class SocketIoWire extends LightWire {
   private readonly acks = new Map<number, Pending>()
   private nextAck = 0
-  private listener: ((command: string, payload: Frame) => void) | undefined
-  private ended: (() => void)[] | undefined = []
   clientId = ''
-
-  constructor(
-    private readonly socket: LightSocket,
-    private readonly checks: Checks,
-  ) {}
-
-  request(command: string, body: Frame): Promise<Frame> {
-    return promised(this, command, body)
-  }
 
   call(command: string, body: Frame, done: Done): void {
     const ref = this.nextAck++
@@ -168,27 +169,14 @@ class SocketIoWire implements Wire {
     this.acks.set(ref, { ref, done })
   }
 
-  onPush(listener: (command: string, payload: Frame) => void): void {
-    this.listener = listener
+  protected override sayGoodbye(): void {
+    this.socket.send('41')
+    super.sayGoodbye()
   }
 
-  close(): Promise<void> {
-    const ended = this.ended
-    if (ended === undefined) return Promise.resolve()
-    return new Promise((resolve) => {
-      ended.push(resolve)
-      this.socket.send('41')
-      this.socket.close(1000)
-    })
-  }
-
-  /** The TCP connection has closed: unanswered requests fail, `close()` callers resume. */
-  closed(): void {
-    for (const waiting of this.acks.values()) waiting.done(new Error('closed with the request unanswered'), undefined)
+  protected failUnanswered(error: Error): void {
+    for (const waiting of this.acks.values()) waiting.done(error, undefined)
     this.acks.clear()
-    const ended = this.ended ?? []
-    this.ended = undefined
-    for (const resume of ended) resume()
   }
 
   /** One Engine.IO packet; resolves `connected` with the Socket.IO id on the namespace's connect. */
