@@ -28,7 +28,8 @@ export function compose<C>(steps: readonly Step<C>[]): Chain<C> {
   const chain = steps.slice()
   const length = chain.length
   return function run(ctx: C): Promise<void> {
-    // One closure per run, not per step: `index` is the last step dispatched.
+    // `dispatch` is made once per run; each step gets a `next` of its own, and `index` (the last step
+    // dispatched) tells a second call of one apart.
     let index = -1
     function dispatch(i: number): Promise<void> {
       if (i <= index) return Promise.reject(new Error('next() called more than once'))

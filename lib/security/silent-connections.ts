@@ -11,11 +11,17 @@ import type { Duplex } from 'node:stream'
 export class SilentConnections {
   private readonly waiting = new Map<Duplex, number>()
   private readonly sweeper: NodeJS.Timeout
+  /** The 'close' listener of every watched socket (`this` is the socket): one function per server, not a closure per connection. */
+  private readonly closed: (this: Duplex) => void
 
   constructor(
     private readonly server: Server,
     private readonly timeoutMs: number,
   ) {
+    const waiting = this.waiting
+    this.closed = function forgetClosed(this: Duplex): void {
+      waiting.delete(this)
+    }
     server.on('connection', this.arrived)
     server.on('request', this.requested)
     this.sweeper = setInterval(this.sweep, Math.max(50, timeoutMs / 4))
@@ -46,11 +52,6 @@ export class SilentConnections {
     socket.on('close', this.closed)
   }
 
-  /** Shared by every socket (`this` is the socket): one function per server, not a closure per connection. */
-  private readonly closed = ((waiting: Map<Duplex, number>) =>
-    function forgetClosed(this: Duplex): void {
-      waiting.delete(this)
-    })(this.waiting)
 
   private readonly requested = (req: IncomingMessage): void => {
     this.waiting.delete(req.socket)
