@@ -387,7 +387,11 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     }
     const resumed = claim?.session
     const id = resumed?.id ?? this.generateId()
-    const connection = new Connection(this, ws, id, handshake.view(), handshake.user, resumed?.state ?? handshake.state)
+    const view = handshake.view()
+    // The address is read on first use (a getpeername call); once the socket is gone it cannot be,
+    // so it is read now when a parked session or a `disconnect` or `leave` listener may ask afterwards.
+    if (this.sessions !== undefined || this.events.has('disconnect') || this.events.has('leave')) view.keepAddress()
+    const connection = new Connection(this, ws, id, view, handshake.user, resumed?.state ?? handshake.state)
     this.clients.set(connection.id, connection)
     const welcome = { client: connection.id, protocol: PROTOCOL_VERSION }
     if (this.sessions === undefined) connection.write(encodePush('welcome', welcome, this.codec))

@@ -43,6 +43,12 @@ export class Events {
     this.listeners.get(event)?.delete(listener as (...args: never[]) => unknown)
   }
 
+  /** Whether the event has a listener. */
+  has(event: keyof TalkEvents): boolean {
+    const set = this.listeners.get(event)
+    return set !== undefined && set.size > 0
+  }
+
   /** Calls every listener of an event with its arguments. */
   emit<E extends keyof TalkEvents>(event: E, ...args: TalkEvents[E]): void {
     const set = this.listeners.get(event)

@@ -111,7 +111,11 @@ export interface HandshakeInfo {
   readonly query: Readonly<Record<string, string>>
   /** Cookies sent with the upgrade request. */
   readonly cookies: Readonly<Record<string, string>>
-  /** The peer's address (no proxy headers are trusted). */
+  /**
+   * The peer's address (no proxy headers are trusted), read from the socket on first use. Talk reads
+   * it at the open when the app listens for `disconnect` or `leave` or has resume on; otherwise an address first
+   * asked for after the socket closed is undefined.
+   */
   readonly ip: string | undefined
   /** The upgrade URL's path. */
   readonly path: string

@@ -99,6 +99,25 @@ describe('the handshake', () => {
     expect(await res.json()).toEqual({ status: 'error', error: { code: 'BAD_REQUEST', message: 'This is a WebSocket endpoint' } })
   })
 
+  it('keeps the peer address for disconnect and leave listeners, however the client goes', async () => {
+    const seen: string[] = []
+    app.route('enter', (ctx) => void ctx.join('hall'))
+    app.on('leave', (client, room) => void seen.push(`leave ${room} ${client.handshake.ip}`))
+    const disconnects = gate()
+    app.on('disconnect', (client, code) => {
+      seen.push(`disconnect ${code} ${client.handshake.ip}`)
+      if (seen.length === 3) disconnects.open()
+    })
+    server = await testServer(app)
+    const polite = await server.client()
+    const abrupt = await server.client()
+    expect(await abrupt.request('enter')).toEqual({ status: 'success', ref: 1 })
+    await polite.close()
+    abrupt.socket.terminate()
+    await disconnects.wait
+    expect(seen.sort()).toEqual(['disconnect 1000 127.0.0.1', 'disconnect 1006 127.0.0.1', 'leave hall 127.0.0.1'])
+  })
+
   it('does not crash when the peer vanishes during a slow hook', async () => {
     const held = gate()
     const entered = gate()
