@@ -10,7 +10,7 @@ import { Connection, type ConnectionHost } from './connection'
 import { Context, type ContextHost, type Responder } from './context'
 import { CLOSE, codeOf, TalkError } from './errors'
 import { readHandshake, rejectUpgrade, type HandshakeHook, type PendingHandshake } from './handshake'
-import { encodePush, JSON_CODEC, PROTOCOL_VERSION, type Codec, type Envelope } from './protocol'
+import { encodePush, encodeWelcome, JSON_CODEC, PROTOCOL_VERSION, type Codec, type Envelope } from './protocol'
 import { Sessions, type Claim } from './resume'
 import { Rooms } from './rooms'
 import {
@@ -393,9 +393,9 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     if (this.sessions !== undefined || this.events.has('disconnect') || this.events.has('leave')) view.keepAddress()
     const connection = new Connection(this, ws, id, view, handshake.user, resumed?.state ?? handshake.state)
     this.clients.set(connection.id, connection)
-    const welcome = { client: connection.id, protocol: PROTOCOL_VERSION }
-    if (this.sessions === undefined) connection.write(encodePush('welcome', welcome, this.codec))
-    else this.sessions.open(connection, welcome, claim) // adds the resume token; replays missed pushes after the welcome
+    if (this.sessions === undefined) connection.write(encodeWelcome(connection.id, this.codec))
+    // adds the resume token; replays missed pushes after the welcome
+    else this.sessions.open(connection, { client: connection.id, protocol: PROTOCOL_VERSION }, claim)
     // A resumed client never left: no second `connection` event, a `resume` one instead.
     this.emit(resumed === undefined ? 'connection' : 'resume', connection)
     this.metrics?.connected()
@@ -652,7 +652,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   /** A client is gone for good: it leaves its rooms and `disconnect` is emitted (also when a parked session ends). */
   ended(connection: Connection, code: number, reason: string): void {
-    for (const room of [...connection.rooms]) this.leave(connection, room)
+    if (connection.rooms.size > 0) for (const room of [...connection.rooms]) this.leave(connection, room)
     this.emit('disconnect', connection, code, reason)
   }
 

@@ -191,6 +191,15 @@ export function encodePush(name: string, payload?: object, codec: Codec = JSON_C
   return '{"command":' + JSON.stringify(colonName(name)) + payloadFields(payload, PUSH_RESERVED, codec) + '}'
 }
 
+/**
+ * Encodes the welcome push, `{"command":"welcome","client":…,"protocol":1}`: written out for JSON,
+ * since every connection opens with one; through `encodePush` for another codec.
+ */
+export function encodeWelcome(client: string, codec: Codec = JSON_CODEC): string {
+  if (codec !== JSON_CODEC) return encodePush('welcome', { client, protocol: PROTOCOL_VERSION }, codec)
+  return '{"command":"welcome","client":' + JSON.stringify(client) + ',"protocol":' + PROTOCOL_VERSION + '}'
+}
+
 /** The built-in heartbeat route: answered by the connection itself, before any middleware (`{ seen, done }` acknowledge pushes and replies). */
 export const PING_ROUTE = 'talk/ping'
 

@@ -1,4 +1,4 @@
-import { decode, encodeError, encodePush, encodeSuccess, colonName, slashName } from '../../lib/protocol'
+import { decode, encodeError, encodePush, encodeSuccess, encodeWelcome, colonName, slashName } from '../../lib/protocol'
 import { TalkError } from '../../lib/errors'
 
 function bad(text: string) {
@@ -72,6 +72,15 @@ describe('protocol codec', () => {
   it('encodes pushes in colon form without status', () => {
     expect(JSON.parse(encodePush('node/create', { type: 't', status: 'x', command: 'y' }))).toEqual({ command: 'node:create', type: 't' })
     expect(JSON.parse(encodePush('welcome'))).toEqual({ command: 'welcome' })
+  })
+
+  it('writes the welcome out exactly as encodePush would, for any client id and codec', () => {
+    for (const id of ['6f1c2b7e-0d3a-4e55-9a51-0c9e3f1b2a77', 'c1', 'quote " and \\ slash', 'ünïcødé 🚀', '']) {
+      expect(encodeWelcome(id)).toBe(encodePush('welcome', { client: id, protocol: 1 }))
+      expect(JSON.parse(encodeWelcome(id))).toEqual({ command: 'welcome', client: id, protocol: 1 })
+    }
+    const spaced = { parse: JSON.parse, stringify: (value: unknown) => JSON.stringify(value, null, 1) }
+    expect(encodeWelcome('c1', spaced)).toBe('{"command":"welcome",\n "client": "c1",\n "protocol": 1\n}')
   })
 
   it('converts names between spellings', () => {
