@@ -113,6 +113,22 @@ export function auth(options: AuthOptions): AuthMiddleware {
   // session brings back older state; so no entry outlives its client.
   const sessions = new WeakMap<HandshakeInfo['headers'], Session>()
   let expiring = false
+  const apps: TalkApp[] = []
+
+  const forget = (client: Client): void => {
+    const session = sessions.get(client.handshake.headers)
+    if (session === undefined) return
+    clearTimeout(session.timer)
+    sessions.delete(client.handshake.headers)
+  }
+
+  // Only expiring sessions hold a timer to clear when the client goes, so the disconnect listener
+  // comes with the first one (a disconnect listener makes Talk read every client's address at the open).
+  const expiringFromNow = (): void => {
+    if (expiring) return
+    expiring = true
+    for (const app of apps) app.on('disconnect', forget)
+  }
 
   const check = async (token: string, info: HandshakeInfo): Promise<Verified> => {
     const verified = await verify(token, info)
@@ -168,26 +184,22 @@ export function auth(options: AuthOptions): AuthMiddleware {
     const verified = await check(token, hs)
     hs.user = verified.user
     if (verified.expiresAt !== undefined) {
-      expiring = true
+      expiringFromNow()
       sessions.set(hs.headers, { expiresAt: verified.expiresAt, timer: undefined })
     }
   }
 
-  middleware.attach = function attachAuth(app: TalkApp): void {
+  middleware.attach = function attachAuth(attached: TalkApp): void {
+    apps.push(attached)
     const armFor = (client: Client): void => {
       const session = sessions.get(client.handshake.headers)
       if (session !== undefined) arm(client, session)
     }
-    app.on('connection', armFor)
-    app.on('resume', armFor)
-    app.on('disconnect', (client) => {
-      const session = sessions.get(client.handshake.headers)
-      if (session === undefined) return
-      clearTimeout(session.timer)
-      sessions.delete(client.handshake.headers)
-    })
+    attached.on('connection', armFor)
+    attached.on('resume', armFor)
+    if (expiring) attached.on('disconnect', forget)
     if (refresh === false) return
-    app.route(refresh, { body: RefreshBody }, async function refreshToken(ctx) {
+    attached.route(refresh, { body: RefreshBody }, async function refreshToken(ctx) {
       const verified = await check(ctx.body.token, ctx.client.handshake)
       const before = ctx.client.user
       if (before !== undefined && !sameUser(before, verified.user)) {
@@ -201,7 +213,7 @@ export function auth(options: AuthOptions): AuthMiddleware {
         sessions.delete(headers)
         return {}
       }
-      expiring = true
+      expiringFromNow()
       if (session === undefined) {
         const fresh: Session = { expiresAt: verified.expiresAt, timer: undefined }
         sessions.set(headers, fresh)
