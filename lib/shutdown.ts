@@ -45,21 +45,7 @@ export function installShutdown(app: Closable, options: ShutdownOptions = {}): (
     }
     started = true
     app.log.info({ signal, jitterMs }, 'draining: refusing new connections, finishing requests, closing clients with %d', code)
-    const hard = setTimeout(() => {
-      app.log.error({ hardTimeout }, 'drain did not finish in time')
-      if (exit) process.exit(1)
-    }, hardTimeout)
-    hard.unref()
-    app.close({ code, reason: 'service restart', jitterMs }).then(
-      () => {
-        app.log.info('drained')
-        if (exit) process.exit(0)
-      },
-      (err: unknown) => {
-        app.log.error({ err }, 'drain failed')
-        if (exit) process.exit(1)
-      },
-    ).finally(() => clearTimeout(hard))
+    drainAndExit(app, { code, jitterMs, hardTimeout, exit }, (failed) => (failed ? 1 : 0))
   }
   for (const signal of signals) process.on(signal, onSignal)
   return () => {
@@ -78,6 +64,8 @@ export interface ProcessHandlerOptions {
   unhandledRejection?: 'drain' | 'log'
   /** Window of the jittered closes when draining after a fault (default 1000 ms). */
   jitterMs?: number
+  /** Exit with 1 this long after the fault even if the drain has not finished, in ms (default 25000). */
+  hardTimeout?: number
 }
 
 /**
@@ -90,15 +78,16 @@ export interface ProcessHandlerOptions {
  * @example installProcessHandlers(app)
  */
 export function installProcessHandlers(app: Closable, options: ProcessHandlerOptions = {}): () => void {
-  const { uncaughtException = 'drain', unhandledRejection = 'log', jitterMs = 1000 } = options
+  const { uncaughtException = 'drain', unhandledRejection = 'log', jitterMs = 1000, hardTimeout = 25_000 } = options
   for (const [name, value] of [['uncaughtException', uncaughtException], ['unhandledRejection', unhandledRejection]] as const) {
     if (value !== 'drain' && value !== 'log') throw new TypeError(`installProcessHandlers(): ${name} must be 'drain' or 'log'`)
   }
+  if (!(jitterMs >= 0) || !(hardTimeout > 0)) throw new TypeError('installProcessHandlers(): jitterMs must be ≥ 0 and hardTimeout > 0')
   let draining = false
   const drain = (): void => {
     if (draining) return
     draining = true
-    app.close({ code: CLOSE.SERVICE_RESTART, reason: 'service restart', jitterMs }).finally(() => process.exit(1))
+    drainAndExit(app, { code: CLOSE.SERVICE_RESTART, jitterMs, hardTimeout, exit: true }, () => 1)
   }
   const onException = (err: Error): void => {
     app.log.fatal({ err }, 'uncaught exception')
@@ -114,4 +103,36 @@ export function installProcessHandlers(app: Closable, options: ProcessHandlerOpt
     process.off('uncaughtException', onException)
     process.off('unhandledRejection', onRejection)
   }
+}
+
+/** How a drain goes: the close code and jitter for the clients, and how the process ends. */
+interface Drain {
+  code: number
+  jitterMs: number
+  /** Exit with 1 this long after the drain began, finished or not, in ms. */
+  hardTimeout: number
+  /** Exit the process at all (`installShutdown({ exit: false })` only logs). */
+  exit: boolean
+}
+
+/** Closes the app, then exits with `exitCode(failed)`; past the hard timeout it exits with 1 whatever the close is doing. */
+function drainAndExit(app: Closable, drain: Drain, exitCode: (failed: boolean) => number): void {
+  const hard = setTimeout(() => {
+    app.log.error({ hardTimeout: drain.hardTimeout }, 'drain did not finish in time')
+    if (drain.exit) process.exit(1)
+  }, drain.hardTimeout)
+  hard.unref()
+  void app.close({ code: drain.code, reason: 'service restart', jitterMs: drain.jitterMs }).then(
+    () => {
+      app.log.info('drained')
+      return false
+    },
+    (err: unknown) => {
+      app.log.error({ err }, 'drain failed')
+      return true
+    },
+  ).then((failed) => {
+    clearTimeout(hard)
+    if (drain.exit) process.exit(exitCode(failed))
+  })
 }

@@ -7,6 +7,7 @@ import { TestClient, type Frame } from '../../lib/testing'
 import { httpGet } from './http'
 
 const FIXTURE = join(__dirname, 'fixtures', 'drain-server.ts')
+const HUNG_CLOSE = join(__dirname, 'fixtures', 'hung-close.ts')
 
 interface Child {
   process: ChildProcess
@@ -107,5 +108,20 @@ describe('draining on SIGTERM (a real child process)', () => {
     expect(await c.closed).toEqual({ code: 1012, reason: 'service restart' })
     expect(await child.exited).toEqual({ code: 1, signal: null })
     expect(child.stderr()).toContain('boom outside the chain')
+  })
+
+  it.each(['signal', 'exception'])('exits 1 at the hard timeout when the close never finishes (%s)', async (fault) => {
+    const hung = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', HUNG_CLOSE], {
+      cwd: join(__dirname, '..', '..'),
+      env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '..', '..', 'tsconfig.json'), FAULT: fault },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let stderr = ''
+    hung.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    const cutOff = setTimeout(() => hung.kill('SIGKILL'), 10_000)
+    const exited = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => hung.once('exit', (code, signal) => resolve({ code, signal })))
+    clearTimeout(cutOff)
+    expect(exited).toEqual({ code: 1, signal: null })
+    expect(stderr).toContain('drain did not finish in time')
   })
 })
