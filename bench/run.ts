@@ -131,7 +131,7 @@ async function runOnce(config: Config, scenario: Scenario, target: Target, launc
   const began = performance.now()
   let server
   try {
-    server = await startTarget(launch)
+    server = await startTarget(launch, `${scenario.id}/${target.name}`)
   } catch (error) {
     return { kind: 'no-start', reason: message(error) }
   }

@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process'
+import * as path from 'node:path'
 import {
   isMessage,
   type FailedMessage,
@@ -19,16 +20,19 @@ export interface RunningTarget {
   port: number
 }
 
-/** Extra flags for server processes: BENCH_PROFILE_DIR=dir writes a CPU profile of each server there. */
-function profileFlags(): string[] {
+/** Extra flags for server processes: BENCH_PROFILE_DIR=dir writes a CPU profile of each server to dir/<scenario>/<target>/. */
+function profileFlags(profile: string): string[] {
   const dir = process.env['BENCH_PROFILE_DIR']
-  return dir === undefined || dir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`]
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, profile)}`]
 }
 
-/** Starts a target as its own process (with `--expose-gc`); resolves once it listens, rejects with the reason it did not. */
-export function startTarget(target: Launch): Promise<RunningTarget> {
+/**
+ * Starts a target as its own process (with `--expose-gc`); resolves once it listens, rejects with the
+ * reason it did not. `profile` (`<scenario>/<target>`) is where its CPU profile goes, if any.
+ */
+export function startTarget(target: Launch, profile: string): Promise<RunningTarget> {
   const child = fork(target.file, [], {
-    execArgv: [...target.execArgv, '--expose-gc', ...profileFlags()],
+    execArgv: [...target.execArgv, '--expose-gc', ...profileFlags(profile)],
     env: target.env,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   })
