@@ -310,27 +310,27 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       this.refuse(req, socket, refused)
       return
     }
-    if (this.hooks.length > 0 || this.sessions !== undefined) {
-      void this.upgradeAfterHooks(req, socket, head)
-      return
-    }
-    // No hook and no resume: no app code runs before the socket opens, so it opens now, with no
-    // deadline to arm and no promise to wait on.
-    let handshake: PendingHandshake
+    // Hooks that finish at once run now; with none waiting and no resume the socket opens now too,
+    // with no deadline to arm and no promise to wait on.
+    let started: PendingHandshake | Promise<PendingHandshake>
     try {
-      handshake = readHandshake(req)
+      started = this.runHandshake(req)
     } catch (err) {
       this.refuse(req, socket, err)
       return
     }
-    this.open(req, socket, head, handshake, undefined)
+    if (started instanceof Promise || this.sessions !== undefined) {
+      void this.upgradeAfterHooks(req, socket, head, started)
+      return
+    }
+    this.open(req, socket, head, started, undefined)
   }
 
-  /** The rest of an upgrade when handshake hooks (under the handshake deadline) or a resume claim come first. */
-  private async upgradeAfterHooks(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  /** The rest of an upgrade when a handshake hook waits (under the handshake deadline) or a resume claim comes first. */
+  private async upgradeAfterHooks(req: IncomingMessage, socket: Duplex, head: Buffer, started: PendingHandshake | Promise<PendingHandshake>): Promise<void> {
     let handshake: PendingHandshake
     try {
-      handshake = await this.guard.deadline(this.runHandshake(req))
+      handshake = started instanceof Promise ? await this.guard.deadline(started) : started
     } catch (err) {
       this.refuse(req, socket, err)
       return
@@ -365,18 +365,40 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   }
 
   /**
-   * Reads an HTTP request and runs every handshake hook on it, as for an upgrade. Rejects with the
+   * Reads an HTTP request and runs every handshake hook on it, as for an upgrade: synchronously for
+   * as long as each hook returns a plain value, so hooks that do not wait cost no promise; from the
+   * first hook that returns a promise, a promise of the handshake. Throws (or rejects) with the
    * hook's TalkError (or INTERNAL, logged) when one refuses. The REST bridge runs it per request.
    */
-  async runHandshake(req: IncomingMessage): Promise<PendingHandshake> {
-    const handshake = readHandshake(req)
-    try {
-      for (const hook of this.hooks) await hook(handshake)
-    } catch (err) {
-      if (!(err instanceof TalkError)) this.fault(err, undefined, 'handshake hook failed')
-      throw err
+  runHandshake(req: IncomingMessage): PendingHandshake | Promise<PendingHandshake> {
+    return this.runHooks(readHandshake(req), 0)
+  }
+
+  private runHooks(handshake: PendingHandshake, from: number): PendingHandshake | Promise<PendingHandshake> {
+    const hooks = this.hooks
+    for (let i = from; i < hooks.length; i++) {
+      let result: unknown
+      try {
+        result = (hooks[i] as HandshakeHook)(handshake)
+      } catch (err) {
+        throw this.hookFailed(err)
+      }
+      if (isThenable(result)) {
+        return Promise.resolve(result).then(
+          () => this.runHooks(handshake, i + 1),
+          (err: unknown) => {
+            throw this.hookFailed(err)
+          },
+        )
+      }
     }
     return handshake
+  }
+
+  /** A hook refused: a TalkError is the answer; anything else is logged and reported first (the client gets INTERNAL). */
+  private hookFailed(err: unknown): unknown {
+    if (!(err instanceof TalkError)) this.fault(err, undefined, 'handshake hook failed')
+    return err
   }
 
   private accept(ws: WebSocket, handshake: PendingHandshake, claim?: Claim): void {

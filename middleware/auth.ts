@@ -130,14 +130,25 @@ export function auth(options: AuthOptions): AuthMiddleware {
     for (const app of apps) app.on('disconnect', forget)
   }
 
-  const check = async (token: string, info: HandshakeInfo): Promise<Verified> => {
-    const verified = await verify(token, info)
+  /** What verify answered, checked: the user and expiry of a good token, or why not. */
+  const accepted = (verified: Awaited<ReturnType<Verify>>): Verified => {
     if (!verified) throw new TalkError('UNAUTHORIZED', 'Invalid token')
     if (typeof verified !== 'object' || typeof verified.user !== 'object' || verified.user === null) {
       throw new Error('auth(): verify must resolve with { user, expiresAt? } or a falsy value')
     }
     if (verified.expiresAt !== undefined && !(verified.expiresAt > Date.now())) throw new TalkError('UNAUTHORIZED', 'Token expired')
     return verified
+  }
+
+  const check = async (token: string, info: HandshakeInfo): Promise<Verified> => accepted(await verify(token, info))
+
+  const signIn = (hs: Handshake, answer: Awaited<ReturnType<Verify>>): void => {
+    const verified = accepted(answer)
+    hs.user = verified.user
+    if (verified.expiresAt !== undefined) {
+      expiringFromNow()
+      sessions.set(hs.headers, { expiresAt: verified.expiresAt, timer: undefined })
+    }
   }
 
   const expire = (client: Client): void => {
@@ -175,18 +186,18 @@ export function auth(options: AuthOptions): AuthMiddleware {
     return next()
   } as AuthMiddleware
 
-  middleware.handshake = async function authHandshake(hs: Handshake): Promise<void> {
+  // Not async: with a verifier that answers at once, the socket opens with no promise to wait on.
+  middleware.handshake = function authHandshake(hs: Handshake): void | Promise<void> {
     const token = findToken(sources, name, hs)
     if (token === undefined) {
       if (optional) return
       throw new TalkError('UNAUTHORIZED', 'Missing token')
     }
-    const verified = await check(token, hs)
-    hs.user = verified.user
-    if (verified.expiresAt !== undefined) {
-      expiringFromNow()
-      sessions.set(hs.headers, { expiresAt: verified.expiresAt, timer: undefined })
+    const answer = verify(token, hs)
+    if (answer !== null && typeof answer === 'object' && typeof (answer as Partial<PromiseLike<unknown>>).then === 'function') {
+      return Promise.resolve(answer).then((awaited) => signIn(hs, awaited))
     }
+    signIn(hs, answer as Awaited<ReturnType<Verify>>)
   }
 
   middleware.attach = function attachAuth(attached: TalkApp): void {

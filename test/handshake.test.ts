@@ -75,6 +75,30 @@ describe('the handshake', () => {
     expect(await c.request('whoami')).toEqual({ status: 'success', ref: 1, user: { name: 'ada', session: 's 1' }, state: { theme: 'dark' }, ip: '127.0.0.1' })
   })
 
+  it('runs hooks in order whether they wait or not, and stops at the one that refuses', async () => {
+    const ran: string[] = []
+    app.handshake((hs) => void ran.push(`a ${hs.query.n}`))
+    app.handshake(async (hs) => {
+      await new Promise((resolve) => setImmediate(resolve))
+      ran.push(`b ${hs.query.n}`)
+    })
+    app.handshake((hs) => {
+      ran.push(`c ${hs.query.n}`)
+      if (hs.query.refuse === 'c') throw new TalkError('FORBIDDEN', 'Not you')
+    })
+    app.handshake((hs) => {
+      ran.push(`d ${hs.query.n}`)
+      hs.state.order = ran.filter((step) => step.endsWith(` ${hs.query.n}`)).join(',')
+    })
+    server = await testServer(app)
+    const c = await server.client({ query: 'n=1' })
+    expect(await c.request('whoami')).toEqual({ status: 'success', ref: 1, state: { order: 'a 1,b 1,c 1,d 1' }, ip: '127.0.0.1' })
+    expect(await upgradeStatus(server.port, '/?n=2&refuse=c')).toEqual({
+      status: 403, upgraded: false, body: JSON.stringify({ status: 'error', error: { code: 'FORBIDDEN', message: 'Not you' } }),
+    })
+    expect(ran).toEqual(['a 1', 'b 1', 'c 1', 'd 1', 'a 2', 'b 2', 'c 2'])
+  })
+
   it('treats a malformed Cookie header as no cookies', async () => {
     app.handshake((hs) => {
       hs.user = { cookies: Object.keys(hs.cookies).length }
