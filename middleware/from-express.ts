@@ -155,31 +155,81 @@ class ResponseStub extends EventEmitter {
 
 const NEXT = 0
 const ENDED = 1
+type Outcome = typeof NEXT | typeof ENDED
+type Settled = { outcome: Outcome } | { err: unknown }
 
-/** Runs one middleware to its end: `next()` → NEXT, an answer → ENDED, `next(err)` or a throw → rejects. */
-function run(mw: ExpressMiddleware, req: IncomingMessage, res: ResponseStub, timeoutMs: number): Promise<typeof NEXT | typeof ENDED> {
+/**
+ * Runs one middleware to its end: `next()` → NEXT, an answer → ENDED, `next(err)` or a throw → that
+ * error thrown. Most middleware finish before they return, and are answered at once with no promise
+ * or timer; for one that does not, a promise, rejected with TIMEOUT after `timeoutMs`.
+ */
+function run(mw: ExpressMiddleware, req: IncomingMessage, res: ResponseStub, timeoutMs: number): Outcome | Promise<Outcome> {
+  let settled: Settled | undefined
+  let wake: (() => void) | undefined
+  const settle = (result: Settled): void => {
+    if (settled !== undefined) return
+    settled = result
+    res.onEnd = undefined
+    wake?.()
+  }
+  res.onEnd = () => settle({ outcome: ENDED })
+  const next = (err?: unknown): void => {
+    // `next('route')` / `next('router')` skip within an Express router; here they just go on.
+    settle(err === undefined || err === null || err === 'route' || err === 'router' ? { outcome: NEXT } : { err })
+  }
+  try {
+    const result = mw(req, res as unknown as ServerResponse, next)
+    if (result instanceof Promise) result.catch((err: unknown) => settle({ err }))
+  } catch (err) {
+    settle({ err })
+  }
+  if (settled !== undefined) return outcomeOf(settled)
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new TalkError('TIMEOUT', 'Express middleware did not finish')), timeoutMs)
+    const timer = setTimeout(() => settle({ err: new TalkError('TIMEOUT', 'Express middleware did not finish') }), timeoutMs)
     timer.unref()
-    const settle = (outcome: typeof NEXT | typeof ENDED | Error | unknown, failed = false): void => {
+    wake = () => {
       clearTimeout(timer)
-      res.onEnd = undefined
-      if (failed) reject(outcome)
-      else resolve(outcome as typeof NEXT | typeof ENDED)
-    }
-    res.onEnd = () => settle(ENDED)
-    const next = (err?: unknown): void => {
-      // `next('route')` / `next('router')` skip within an Express router; here they just go on.
-      if (err === undefined || err === null || err === 'route' || err === 'router') settle(NEXT)
-      else settle(err, true)
-    }
-    try {
-      const result = mw(req, res as unknown as ServerResponse, next)
-      if (result instanceof Promise) result.catch((err: unknown) => settle(err, true))
-    } catch (err) {
-      settle(err, true)
+      try {
+        resolve(outcomeOf(settled as Settled))
+      } catch (err) {
+        reject(err)
+      }
     }
   })
+}
+
+function outcomeOf(settled: Settled): Outcome {
+  if ('err' in settled) throw settled.err
+  return settled.outcome
+}
+
+/**
+ * Runs the middleware in order from `from`, at once for as long as each finishes at once, and after
+ * the first that waits; returns that promise, if any. Throws (or rejects with) the Talk error for an
+ * answer written instead of `next()`, or what a middleware passed to `next(err)` or threw.
+ */
+function runChain(list: readonly ExpressMiddleware[], req: IncomingMessage, res: ResponseStub, timeoutMs: number, from = 0): Promise<void> | undefined {
+  for (let i = from; i < list.length; i++) {
+    let outcome: Outcome | Promise<Outcome>
+    try {
+      outcome = run(list[i] as ExpressMiddleware, req, res, timeoutMs)
+    } catch (err) {
+      throw passedOn(err)
+    }
+    if (outcome instanceof Promise) {
+      return outcome.then(
+        (later) => {
+          if (later === ENDED) throw answered(res)
+          return runChain(list, req, res, timeoutMs, i + 1)
+        },
+        (err: unknown) => {
+          throw passedOn(err)
+        },
+      )
+    }
+    if (outcome === ENDED) throw answered(res)
+  }
+  return undefined
 }
 
 /** The Talk error for an answer an Express middleware wrote instead of calling `next()`. */
@@ -307,40 +357,21 @@ export function fromExpress<R extends IncomingMessage = UpgradeRequest>(
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError('fromExpress(): "timeoutMs" must be a positive number')
 
   if (on === 'message') {
-    const perMessage: Middleware = async function fromExpress(ctx, next) {
+    const perMessage: Middleware = function fromExpress(ctx, next) {
       const req = new MessageRequest(ctx)
-      const res = new ResponseStub()
-      for (const mw of list) {
-        let outcome: typeof NEXT | typeof ENDED
-        try {
-          outcome = await run(mw, req as unknown as IncomingMessage, res, timeoutMs)
-        } catch (err) {
-          throw passedOn(err)
-        }
-        if (outcome === ENDED) throw answered(res)
+      const proceed = (): Promise<void> => {
+        // A middleware may have replaced the body (a sanitiser): the handler sees what it left.
+        if (req.body !== ctx.body && req.body !== null && typeof req.body === 'object') ctx.body = req.body as typeof ctx.body
+        return next()
       }
-      // A middleware may have replaced the body (a sanitiser): the handler sees what it left.
-      if (req.body !== ctx.body && req.body !== null && typeof req.body === 'object') ctx.body = req.body as typeof ctx.body
-      await next()
+      const waiting = runChain(list, req as unknown as IncomingMessage, new ResponseStub(), timeoutMs)
+      return waiting === undefined ? proceed() : waiting.then(proceed)
     }
     return perMessage
   }
 
-  const passThrough = function fromExpress(_ctx: Context, next: () => Promise<void>): Promise<void> {
-    return next()
-  } as HandshakeMiddleware
-  passThrough.handshake = async function fromExpressHandshake(hs: Handshake): Promise<void> {
-    prepareUpgrade(hs.req, hs)
-    const res = new ResponseStub()
-    for (const mw of list) {
-      let outcome: typeof NEXT | typeof ENDED
-      try {
-        outcome = await run(mw, hs.req, res, timeoutMs)
-      } catch (err) {
-        throw passedOn(err)
-      }
-      if (outcome === ENDED) throw answered(res)
-    }
+  /** What the middleware found on the upgrade request becomes the client's user and state. */
+  const adopt = (hs: Handshake): void => {
     if (user !== undefined) {
       const found = user(hs.req as R)
       if (found !== undefined) hs.user = found
@@ -351,6 +382,17 @@ export function fromExpress<R extends IncomingMessage = UpgradeRequest>(
         for (const key of Object.keys(fields)) if (key !== '__proto__') hs.state[key] = fields[key]
       }
     }
+  }
+
+  const passThrough = function fromExpress(_ctx: Context, next: () => Promise<void>): Promise<void> {
+    return next()
+  } as HandshakeMiddleware
+  // Not async: when every middleware calls next() before returning, the upgrade waits on nothing.
+  passThrough.handshake = function fromExpressHandshake(hs: Handshake): void | Promise<void> {
+    prepareUpgrade(hs.req, hs)
+    const waiting = runChain(list, hs.req, new ResponseStub(), timeoutMs)
+    if (waiting !== undefined) return waiting.then(() => adopt(hs))
+    adopt(hs)
   }
   return passThrough
 }

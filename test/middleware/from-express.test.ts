@@ -199,6 +199,33 @@ describe('fromExpress', () => {
       ])
     })
 
+    it('runs middleware that finish at once and ones that wait in order, and catches an answer after a wait', async () => {
+      const steps: string[] = []
+      const now: (name: string) => ExpressMiddleware = (name) => (req, _res, next) => {
+        steps.push(`${name} ${(req as unknown as { body: { n: number } }).body.n}`)
+        next()
+      }
+      const later: ExpressMiddleware = (req, _res, next) => {
+        setImmediate(() => {
+          steps.push(`later ${(req as unknown as { body: { n: number } }).body.n}`)
+          next()
+        })
+      }
+      const gate: ExpressMiddleware = (req, res, next) => {
+        steps.push(`gate ${(req as unknown as { body: { n: number } }).body.n}`)
+        if ((req as unknown as { body: { n: number } }).body.n > 1) res.status(429).send('slow down')
+        else next()
+      }
+      app.route('step', fromExpress([now('first'), later, gate, now('last')], { on: 'message' }), (ctx) => ({ n: ctx.body.n }))
+      app.route('quick', fromExpress([now('a'), now('b')], { on: 'message' }), (ctx) => ({ n: ctx.body.n }))
+      await start()
+      const client = await connect()
+      expect(await client.request('step', { n: 1 })).toEqual({ status: 'success', ref: 1, n: 1 })
+      expect(await client.request('step', { n: 2 })).toEqual({ status: 'error', ref: 2, error: { code: 'RATE_LIMITED', message: 'slow down' } })
+      expect(await client.request('quick', { n: 3 })).toEqual({ status: 'success', ref: 3, n: 3 })
+      expect(steps).toEqual(['first 1', 'later 1', 'gate 1', 'last 1', 'first 2', 'later 2', 'gate 2', 'a 3', 'b 3'])
+    })
+
     it('answers TIMEOUT for a middleware that never finishes, and the connection goes on', async () => {
       app.route('stuck', fromExpress(() => undefined, { on: 'message', timeoutMs: 50 }), () => ({}))
       app.route('ping', () => ({ pong: true }))
