@@ -213,8 +213,10 @@ describe('fromExpress', () => {
       }
       const gate: ExpressMiddleware = (req, res, next) => {
         steps.push(`gate ${(req as unknown as { body: { n: number } }).body.n}`)
-        if ((req as unknown as { body: { n: number } }).body.n > 1) res.status(429).send('slow down')
-        else next()
+        if ((req as unknown as { body: { n: number } }).body.n > 1) {
+          res.statusCode = 429
+          res.end('slow down')
+        } else next()
       }
       app.route('step', fromExpress([now('first'), later, gate, now('last')], { on: 'message' }), (ctx) => ({ n: ctx.body.n }))
       app.route('quick', fromExpress([now('a'), now('b')], { on: 'message' }), (ctx) => ({ n: ctx.body.n }))
