@@ -574,7 +574,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   join(client: Client, room: string): void {
     const connection = this.clients.get(client.id) ?? this.sessions?.parkedConnection(client.id)
     if (connection === undefined || !this.rooms.join(room, connection)) return
-    connection.rooms.add(room)
+    connection.enter(room)
     try {
       this.adapter.join(room, { id: client.id, user: client.user })
     } catch (err) {
@@ -588,7 +588,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   leave(client: Client, room: string): void {
     const connection = this.clients.get(client.id) ?? this.sessions?.parkedConnection(client.id)
     if (!this.rooms.leave(room, client.id)) return
-    connection?.rooms.delete(room)
+    connection?.exit(room)
     try {
       this.adapter.leave(room, client.id)
     } catch (err) {

@@ -6,7 +6,7 @@ import { CLOSE, TalkError } from './errors'
 import { encodeFrame, type Outgoing } from './frames'
 import { decode, encodeError, encodePush, encodeSuccess, PING_ROUTE, type Codec, type Envelope } from './protocol'
 import type { Session } from './resume'
-import type { DropPolicy, Member } from './rooms'
+import { NO_ROOMS, type DropPolicy, type Member } from './rooms'
 import type { JsonLimits } from './security/json-bounds'
 import type { Client, ClientState, HandshakeInfo, User } from './types'
 
@@ -70,7 +70,6 @@ function owner(socket: WebSocket): Connection {
  */
 export class Connection implements Client, Member, Responder {
   readonly state: ClientState
-  readonly rooms = new Set<string>()
   /** Cleared by each heartbeat, set again by a pong or any message. */
   alive = true
   /** Whether the socket is corked, waiting for the end-of-turn flush. */
@@ -85,7 +84,9 @@ export class Connection implements Client, Member, Responder {
   private closeSent: { code: number; reason: string } | undefined
   private readonly queue: Envelope[] = []
   private running = 0
-  private idleWaiters: (() => void)[] = []
+  /** Made on first use: most connections are never waited for, and many join no room. */
+  private idleWaiters: (() => void)[] | undefined = undefined
+  private joined: Set<string> | undefined = undefined
   /** The latest skipped push per coalescing key, sent once the client catches up. */
   private coalesced: Map<string, Outgoing> | undefined
   private readonly raw: RawSocket
@@ -136,6 +137,21 @@ export class Connection implements Client, Member, Responder {
     connection.host.closed(connection, sent?.code ?? code, sent?.reason ?? reason.toString())
   }
 
+  /** The rooms this client is in. */
+  get rooms(): ReadonlySet<string> {
+    return this.joined ?? NO_ROOMS
+  }
+
+  /** Notes that this client is in a room (the app's and resume's bookkeeping; `app.join` puts it there). */
+  enter(room: string): void {
+    ;(this.joined ??= new Set()).add(room)
+  }
+
+  /** Notes that this client left a room. */
+  exit(room: string): void {
+    this.joined?.delete(room)
+  }
+
   /** Whether the socket is open for writing. */
   get open(): boolean {
     return this.socket.readyState === WebSocket.OPEN
@@ -149,7 +165,7 @@ export class Connection implements Client, Member, Responder {
   /** Resolves when the connection has no request running or waiting (or has closed). */
   whenIdle(): Promise<void> {
     if (this.idle || !this.open) return Promise.resolve()
-    return new Promise((resolve) => this.idleWaiters.push(resolve))
+    return new Promise((resolve) => (this.idleWaiters ??= []).push(resolve))
   }
 
   /** Pushes `{ command: name, ...payload }` to this client, with a `traceparent` field when given. */
@@ -310,9 +326,9 @@ export class Connection implements Client, Member, Responder {
   }
 
   private wakeIdleWaiters(): void {
-    if (this.idleWaiters.length === 0) return
     const waiters = this.idleWaiters
-    this.idleWaiters = []
+    if (waiters === undefined) return
+    this.idleWaiters = undefined
     for (const wake of waiters) wake()
   }
 }

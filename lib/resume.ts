@@ -441,7 +441,7 @@ export class Sessions {
     this.live.set(token, session)
     const rooms = this.host.rooms
     for (const room of previous.rooms) {
-      connection.rooms.add(room)
+      connection.enter(room)
       // Swap the member in place: to presence and the adapter the client never left.
       rooms.leave(room, connection.id)
       rooms.join(room, connection)

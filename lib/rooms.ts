@@ -7,6 +7,9 @@ import type { PresenceEntry, User } from './types'
  */
 export type DropPolicy = true | string
 
+/** The rooms of a client in none: one empty set shared by all of them. */
+export const NO_ROOMS: ReadonlySet<string> = new Set()
+
 /** A local member of rooms: anything with an id, a user, and a way to take an encoded frame. */
 export interface Member {
   readonly id: string

@@ -1,6 +1,5 @@
+import { NO_ROOMS } from '../rooms'
 import type { Client, ClientState, HandshakeInfo, User } from '../types'
-
-const NO_ROOMS: ReadonlySet<string> = new Set()
 
 /**
  * The client behind one bridged HTTP request, as `ctx.client` shows it. It lives for that request
