@@ -5,7 +5,7 @@ import pino, { type Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Adapter, AdapterHost } from './adapters/adapter'
 import { memoryAdapter } from './adapters/memory'
-import { compose, SETTLED, type Chain, type Step } from './compose'
+import { compose, isThenable, SETTLED, type Chain, type Step } from './compose'
 import { Connection, type ConnectionHost } from './connection'
 import { Context, type ContextHost, type Responder } from './context'
 import { CLOSE, codeOf, TalkError } from './errors'
@@ -696,10 +696,6 @@ function handlerStep(handler: Handler): Step<Context> {
 /** A handler's return value becomes the reply, unless it returned nothing or replied itself. */
 function replyWith(ctx: Context, result: unknown): void {
   if (result !== undefined && !ctx.replied) ctx.reply(result as object)
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
 }
 
 function guard(pattern: string, fn: Middleware): Step<Context> {

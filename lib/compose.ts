@@ -13,6 +13,11 @@ export type Chain<C> = (ctx: C) => Promise<void>
  */
 export const SETTLED: Promise<void> = Promise.resolve()
 
+/** Whether a hook or handler returned something to wait for (a promise, or any thenable). */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
+}
+
 /**
  * Composes steps into one onion, once: code after `await next()` runs after the steps below it.
  * Calling `next()` twice from one step rejects with an Error; errors propagate to the caller.

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { HandshakeMiddleware, TalkApp } from '../lib/app'
+import { isThenable } from '../lib/compose'
 import type { Context } from '../lib/context'
 import { CLOSE, TalkError } from '../lib/errors'
 import type { Handshake, HandshakeHook } from '../lib/handshake'
@@ -194,10 +195,8 @@ export function auth(options: AuthOptions): AuthMiddleware {
       throw new TalkError('UNAUTHORIZED', 'Missing token')
     }
     const answer = verify(token, hs)
-    if (answer !== null && typeof answer === 'object' && typeof (answer as Partial<PromiseLike<unknown>>).then === 'function') {
-      return Promise.resolve(answer).then((awaited) => signIn(hs, awaited))
-    }
-    signIn(hs, answer as Awaited<ReturnType<Verify>>)
+    if (isThenable(answer)) return Promise.resolve(answer).then((awaited) => signIn(hs, awaited))
+    signIn(hs, answer)
   }
 
   middleware.attach = function attachAuth(attached: TalkApp): void {
