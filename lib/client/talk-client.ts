@@ -1,7 +1,7 @@
 import { TalkError } from '../errors'
 import { colonName, PING_ROUTE, RESUME_PARAM, SEEN_PARAM, slashName } from '../protocol'
 import type { RouteMap } from '../types'
-import { backoffDelay, type BackoffOptions } from './backoff'
+import { BACKOFF_DEFAULTS, backoffDelay, type BackoffOptions } from './backoff'
 import type { RequestArgs, RequestOptions, ResultOf, RouteName, SpecOf } from './routes'
 
 /** The part of a WebSocket the client uses; the browser's WebSocket and `ws`'s both fit. */
@@ -180,9 +180,9 @@ export class TalkClient<R extends RouteMap = RouteMap> {
     this.shouldReconnect = optionalFunction('shouldReconnect', options.shouldReconnect) ?? defaultShouldReconnect
     const reconnect = options.reconnect ?? {}
     if (reconnect !== false) {
-      positive('reconnect.initialDelay', reconnect.initialDelay ?? 500)
-      positive('reconnect.maxDelay', reconnect.maxDelay ?? 10_000)
-      if ((reconnect.factor ?? 2) < 1) throw new TypeError('TalkClient: reconnect.factor must be at least 1')
+      positive('reconnect.initialDelay', reconnect.initialDelay ?? BACKOFF_DEFAULTS.initialDelay)
+      positive('reconnect.maxDelay', reconnect.maxDelay ?? BACKOFF_DEFAULTS.maxDelay)
+      if ((reconnect.factor ?? BACKOFF_DEFAULTS.factor) < 1) throw new TypeError('TalkClient: reconnect.factor must be at least 1')
       positive('reconnect.maxAttempts', reconnect.maxAttempts ?? Infinity)
     }
     this.reconnect = reconnect
