@@ -314,7 +314,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     // with no deadline to arm and no promise to wait on.
     let started: PendingHandshake | Promise<PendingHandshake>
     try {
-      started = this.runHandshake(req)
+      started = this.startHandshake(req)
     } catch (err) {
       this.refuse(req, socket, err)
       return
@@ -365,12 +365,19 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   }
 
   /**
-   * Reads an HTTP request and runs every handshake hook on it, as for an upgrade: synchronously for
-   * as long as each hook returns a plain value, so hooks that do not wait cost no promise; from the
-   * first hook that returns a promise, a promise of the handshake. Throws (or rejects) with the
+   * Reads an HTTP request and runs every handshake hook on it, as for an upgrade. Rejects with the
    * hook's TalkError (or INTERNAL, logged) when one refuses. The REST bridge runs it per request.
    */
-  runHandshake(req: IncomingMessage): PendingHandshake | Promise<PendingHandshake> {
+  async runHandshake(req: IncomingMessage): Promise<PendingHandshake> {
+    return this.startHandshake(req)
+  }
+
+  /**
+   * `runHandshake` for an upgrade: synchronous for as long as each hook returns a plain value, so
+   * hooks that do not wait cost no promise; from the first hook that returns a promise, a promise of
+   * the handshake. Throws (or rejects) as `runHandshake` rejects.
+   */
+  private startHandshake(req: IncomingMessage): PendingHandshake | Promise<PendingHandshake> {
     return this.runHooks(readHandshake(req), 0)
   }
 
