@@ -37,6 +37,8 @@ export function closedSocket(socket: Socket): Promise<void> {
     if (socket.destroyed) return resolve()
     socket.once('close', () => resolve())
     socket.on('error', () => undefined)
+    // A socket nobody reads never sees the end of what the server sent (a 408, say), nor its close.
+    socket.resume()
   })
 }
 
