@@ -24,7 +24,6 @@ import { timeout as deadline } from '../middleware/timeout'
 import { healthHandler, healthReport, type HealthOptions, type HealthReport, type HealthSource } from './health'
 import { Metrics, UNKNOWN_ROUTE, type MetricsSource } from './metrics'
 import { HandshakeGuard } from './security/guard'
-import { SilentConnections } from './security/silent-connections'
 import { jsonLimits, type JsonLimits } from './security/json-bounds'
 import type { PublishOptions } from './context'
 import { Events, logSafely, type Listener, type TalkEvents } from './events'
@@ -88,7 +87,6 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     server: Server
     owned: boolean
     onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void
-    silent: SilentConnections | undefined
   }[] = []
   private table: RouteTable<CompiledRoute> | undefined
   private notFound: CompiledRoute | undefined
@@ -194,15 +192,16 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   /** Starts an HTTP server for Talk alone and resolves once it is bound (port 0 picks a free port). */
   async listen(port = 0, host?: string): Promise<Listening> {
     const headersTimeout = this.guard.handshakeTimeout === 0 ? 60_000 : this.guard.handshakeTimeout
-    // A client that never finishes its request headers (slowloris) gets 408 after the handshake timeout.
+    // A client that never finishes its request headers (slowloris), or sends nothing at all, gets 408
+    // and is closed after the handshake timeout: Node checks every connection that has not finished
+    // its headers each quarter of it, with no timer per socket.
     const timeouts = { headersTimeout, requestTimeout: Math.max(headersTimeout, 300_000), connectionsCheckingInterval: Math.min(30_000, Math.max(50, headersTimeout / 4)) }
     const server = createServer(timeouts, (req, res) => {
       if (this.serveOperations(req, res)) return
       res.writeHead(426, { 'Content-Type': 'application/json', Upgrade: 'websocket' })
       res.end(JSON.stringify({ status: 'error', error: { code: 'BAD_REQUEST', message: 'This is a WebSocket endpoint' } }))
     })
-    // A TCP connection that sends nothing is closed after as long.
-    this.serve(server, {}, true, new SilentConnections(server, headersTimeout))
+    this.serve(server, {}, true)
     await this.start()
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -274,9 +273,8 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     return this.adapter.members(room)
   }
 
-  private serve(server: Server, options: AttachOptions, owned: boolean, silent?: SilentConnections): void {
+  private serve(server: Server, options: AttachOptions, owned: boolean): void {
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-      silent?.forget(socket)
       if (options.path !== undefined && pathOf(req.url) !== options.path) {
         // Another upgrade handler may own this path; refuse only when we are the only one.
         if (server.listeners('upgrade').length === 1) rejectUpgrade(socket, new TalkError('NOT_FOUND', 'No WebSocket endpoint here'))
@@ -285,7 +283,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       this.upgrade(req, socket, head)
     }
     server.on('upgrade', onUpgrade)
-    this.servers.push({ server, owned, onUpgrade, silent })
+    this.servers.push({ server, owned, onUpgrade })
   }
 
   private start(): Promise<void> {
@@ -451,11 +449,10 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     this.sessions?.stop()
     await this.adapter.stop().catch((err: unknown) => this.fault(err, undefined, 'adapter stop failed'))
     await Promise.all(
-      this.servers.map(({ server, owned, onUpgrade, silent }) => {
+      this.servers.map(({ server, owned, onUpgrade }) => {
         // A server Talk was attached to keeps refusing upgrades with 503 until its owner closes it.
         if (!owned) return undefined
         server.off('upgrade', onUpgrade)
-        silent?.stop()
         const closed = new Promise<void>((resolve) => server.close(() => resolve()))
         // Keep-alive HTTP connections (metrics scrapes, health checks) would hold close() open.
         server.closeIdleConnections()
