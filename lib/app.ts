@@ -308,8 +308,8 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       this.refuse(req, socket, refused)
       return
     }
-    // Hooks that finish at once run now; with none waiting and no resume the socket opens now too,
-    // with no deadline to arm and no promise to wait on.
+    // Hooks that finish at once run now; with none waiting the socket opens now too, with no
+    // deadline to arm and no promise to wait on.
     let started: PendingHandshake | Promise<PendingHandshake>
     try {
       started = this.startHandshake(req)
@@ -317,25 +317,25 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       this.refuse(req, socket, err)
       return
     }
-    if (started instanceof Promise || this.sessions !== undefined) {
-      void this.upgradeAfterHooks(req, socket, head, started)
-      return
-    }
-    this.open(req, socket, head, started, undefined)
+    if (started instanceof Promise) void this.upgradeAfterHooks(req, socket, head, started)
+    else this.claimAndOpen(req, socket, head, started)
   }
 
-  /** The rest of an upgrade when a handshake hook waits (under the handshake deadline) or a resume claim comes first. */
-  private async upgradeAfterHooks(req: IncomingMessage, socket: Duplex, head: Buffer, started: PendingHandshake | Promise<PendingHandshake>): Promise<void> {
+  /** The rest of an upgrade when a handshake hook waits: under the handshake deadline. */
+  private async upgradeAfterHooks(req: IncomingMessage, socket: Duplex, head: Buffer, started: Promise<PendingHandshake>): Promise<void> {
     let handshake: PendingHandshake
     try {
-      handshake = started instanceof Promise ? await this.guard.deadline(started) : started
+      handshake = await this.guard.deadline(started)
     } catch (err) {
       this.refuse(req, socket, err)
       return
     }
-    // A resume token in the query claims its session before the socket opens (lib/resume.ts).
-    const claim = this.sessions === undefined ? undefined : await this.sessions.claim(handshake)
-    this.open(req, socket, head, handshake, claim)
+    this.claimAndOpen(req, socket, head, handshake)
+  }
+
+  /** A handshake passed its hooks: a resume token in the query claims its session (lib/resume.ts), then the socket opens. */
+  private claimAndOpen(req: IncomingMessage, socket: Duplex, head: Buffer, handshake: PendingHandshake): void {
+    this.open(req, socket, head, handshake, this.sessions?.claim(handshake))
   }
 
   /** Completes the WebSocket upgrade of an admitted request; a claimed session goes back if the socket is gone. */

@@ -26,7 +26,7 @@ export type { HttpRoutes, HttpTarget, HttpMethod } from './http/routes'
 export * from '../middleware'
 export { redisAdapter, type RedisAdapter, type RedisAdapterOptions, type RedisAdapterStats } from './adapters/redis'
 export { redisStore, type RedisStoreOptions } from './store/redis'
-export { Sessions, Session, memoryParkingStore, type ResumeOptions, type ParkingStore, type SessionsHost, type Claim } from './resume'
+export { Sessions, Session, type ResumeOptions, type SessionsHost, type Claim } from './resume'
 export { PING_ROUTE, RESUME_PARAM, SEEN_PARAM } from './protocol'
 // Hardening and operations (docs/operations.md).
 export { DEFAULT_RATE_LIMIT, type CloseOptions } from './app'

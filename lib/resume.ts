@@ -22,8 +22,6 @@ export interface ResumeOptions {
   maxReplies?: number
   /** Bytes of kept replies per session (default 64 KiB). */
   maxReplyBytes?: number
-  /** Where parked sessions wait (default: this node's memory). */
-  store?: ParkingStore
 }
 
 /** The limits every session of an app shares. */
@@ -45,49 +43,43 @@ export interface SessionsHost {
 }
 
 /**
- * Where parked sessions wait for their client, keyed by resume token. The default keeps them in
- * this node's memory; a store shared between nodes can hand a session to the node a client
- * reconnects to. Bounds and timers stay with `Sessions`: a store only keeps and finds.
+ * Where parked sessions wait for their client, keyed by resume token, oldest first: in this node's
+ * memory, since a session holds its connection and timers (docs/scaling.md says what resume across
+ * nodes would need). Bounds and timers stay with `Sessions`: this only keeps and finds.
  */
-export interface ParkingStore {
-  /** Keeps a parked session under its token. */
-  park(session: Session): void
-  /** Removes and returns the session parked under a token, if any. */
-  claim(token: string): Promise<Session | undefined>
-  /** Forgets a session (resumed elsewhere, expired, evicted). */
-  remove(session: Session): void
-  /** The session parked longest ago. */
-  oldest(): Session | undefined
-  /** Sessions parked now. */
-  readonly size: number
-  /** Every parked session, oldest first. */
-  values(): IterableIterator<Session>
-}
+class Parking {
+  private readonly parked = new Map<string, Session>()
 
-/** The default parking store: a Map in this node's memory, oldest first. */
-export function memoryParkingStore(): ParkingStore {
-  const parked = new Map<string, Session>()
-  return {
-    park(session) {
-      parked.set(session.token, session)
-    },
-    async claim(token) {
-      const session = parked.get(token)
-      if (session !== undefined) parked.delete(token)
-      return session
-    },
-    remove(session) {
-      if (parked.get(session.token) === session) parked.delete(session.token)
-    },
-    oldest() {
-      return parked.values().next().value
-    },
-    get size() {
-      return parked.size
-    },
-    values() {
-      return parked.values()
-    },
+  /** Keeps a parked session under its token. */
+  park(session: Session): void {
+    this.parked.set(session.token, session)
+  }
+
+  /** Removes and returns the session parked under a token, if any. */
+  claim(token: string): Session | undefined {
+    const session = this.parked.get(token)
+    if (session !== undefined) this.parked.delete(token)
+    return session
+  }
+
+  /** Forgets a session (resumed elsewhere, expired, evicted). */
+  remove(session: Session): void {
+    if (this.parked.get(session.token) === session) this.parked.delete(session.token)
+  }
+
+  /** The session parked longest ago. */
+  oldest(): Session | undefined {
+    return this.parked.values().next().value
+  }
+
+  /** Sessions parked now. */
+  get size(): number {
+    return this.parked.size
+  }
+
+  /** Every parked session, oldest first. */
+  values(): IterableIterator<Session> {
+    return this.parked.values()
   }
 }
 
@@ -326,7 +318,7 @@ export class Sessions {
   /** At most this many sessions are parked at once. */
   readonly maxSessions: number
   private readonly limits: Limits
-  private readonly store: ParkingStore
+  private readonly store = new Parking()
   /** Live sessions by their current token (a client may resume before its old socket is seen to die). */
   private readonly live = new Map<string, Session>()
   /** Parked sessions by client id, for joins and pushes from handlers still running. */
@@ -345,7 +337,6 @@ export class Sessions {
       maxReplies: positive('resume.maxReplies', options.maxReplies ?? 64),
       maxReplyBytes: positive('resume.maxReplyBytes', options.maxReplyBytes ?? 64 * 1024),
     }
-    this.store = options.store ?? memoryParkingStore()
   }
 
   /** Sessions parked now. */
@@ -371,19 +362,12 @@ export class Sessions {
    * cannot be handed over whole (unknown or expired token, other user, pushes lost past the log)
    * is not claimed: the client gets a fresh session.
    */
-  async claim(handshake: HandshakeInfo & { user: User | undefined }): Promise<Claim | undefined> {
+  claim(handshake: HandshakeInfo & { user: User | undefined }): Claim | undefined {
     const token = handshake.query[RESUME_PARAM]
     if (token === undefined) return undefined
     const seen = Number(handshake.query[SEEN_PARAM] ?? '0')
     let session = this.live.get(token)
-    if (session === undefined) {
-      try {
-        session = await this.store.claim(token)
-      } catch (err) {
-        this.host.log.error({ err }, 'resume: parking store failed')
-        return { session: undefined, seen }
-      }
-    }
+    if (session === undefined) session = this.store.claim(token)
     if (session === undefined || session.status === 'ended' || session.status === 'claimed') return { session: undefined, seen }
     const wasLive = session.status === 'live'
     if (!sameUser(session.connection.user, handshake.user) || !session.canReplay(seen)) {
