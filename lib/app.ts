@@ -83,11 +83,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   private readonly hooks: HandshakeHook[] = []
   private readonly events: Events
   private readonly wss: WebSocketServer
-  private readonly servers: {
-    server: Server
-    owned: boolean
-    onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void
-  }[] = []
+  private readonly servers: { server: Server; owned: boolean; onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }[] = []
   private table: RouteTable<CompiledRoute> | undefined
   private notFound: CompiledRoute | undefined
   private heartbeat: NodeJS.Timeout | undefined
@@ -312,13 +308,13 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     // deadline to arm and no promise to wait on.
     let started: PendingHandshake | Promise<PendingHandshake>
     try {
-      started = this.startHandshake(req)
+      started = this.runHooks(readHandshake(req), 0)
     } catch (err) {
       this.refuse(req, socket, err)
       return
     }
     if (started instanceof Promise) void this.upgradeAfterHooks(req, socket, head, started)
-    else this.claimAndOpen(req, socket, head, started)
+    else this.open(req, socket, head, started)
   }
 
   /** The rest of an upgrade when a handshake hook waits: under the handshake deadline. */
@@ -330,16 +326,15 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       this.refuse(req, socket, err)
       return
     }
-    this.claimAndOpen(req, socket, head, handshake)
+    this.open(req, socket, head, handshake)
   }
 
-  /** A handshake passed its hooks: a resume token in the query claims its session (lib/resume.ts), then the socket opens. */
-  private claimAndOpen(req: IncomingMessage, socket: Duplex, head: Buffer, handshake: PendingHandshake): void {
-    this.open(req, socket, head, handshake, this.sessions?.claim(handshake))
-  }
-
-  /** Completes the WebSocket upgrade of an admitted request; a claimed session goes back if the socket is gone. */
-  private open(req: IncomingMessage, socket: Duplex, head: Buffer, handshake: PendingHandshake, claim: Claim | undefined): void {
+  /**
+   * Completes the WebSocket upgrade of a request that passed its hooks. A resume token in the query
+   * claims its session first (lib/resume.ts); the claim goes back if the socket is gone.
+   */
+  private open(req: IncomingMessage, socket: Duplex, head: Buffer, handshake: PendingHandshake): void {
+    const claim = this.sessions?.claim(handshake)
     let accepted = false
     if (!socket.destroyed) {
       // ws's 101 answer, the welcome and whatever 'connection' listeners send leave in one write.
@@ -367,18 +362,14 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
    * hook's TalkError (or INTERNAL, logged) when one refuses. The REST bridge runs it per request.
    */
   async runHandshake(req: IncomingMessage): Promise<PendingHandshake> {
-    return this.startHandshake(req)
-  }
-
-  /**
-   * `runHandshake` for an upgrade: synchronous for as long as each hook returns a plain value, so
-   * hooks that do not wait cost no promise; from the first hook that returns a promise, a promise of
-   * the handshake. Throws (or rejects) as `runHandshake` rejects.
-   */
-  private startHandshake(req: IncomingMessage): PendingHandshake | Promise<PendingHandshake> {
     return this.runHooks(readHandshake(req), 0)
   }
 
+  /**
+   * Runs the hooks from `from` on: synchronously for as long as each returns a plain value, so hooks
+   * that do not wait cost an upgrade no promise; from the first that returns a promise, a promise of
+   * the handshake. Throws (or rejects) as `runHandshake` rejects.
+   */
   private runHooks(handshake: PendingHandshake, from: number): PendingHandshake | Promise<PendingHandshake> {
     const hooks = this.hooks
     for (let i = from; i < hooks.length; i++) {
@@ -678,7 +669,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   /** A client is gone for good: it leaves its rooms and `disconnect` is emitted (also when a parked session ends). */
   ended(connection: Connection, code: number, reason: string): void {
-    if (connection.rooms.size > 0) for (const room of [...connection.rooms]) this.leave(connection, room)
+    for (const room of [...connection.rooms]) this.leave(connection, room)
     this.emit('disconnect', connection, code, reason)
   }
 

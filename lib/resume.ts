@@ -318,7 +318,7 @@ export class Sessions {
   /** At most this many sessions are parked at once. */
   readonly maxSessions: number
   private readonly limits: Limits
-  private readonly store = new Parking()
+  private readonly parking = new Parking()
   /** Live sessions by their current token (a client may resume before its old socket is seen to die). */
   private readonly live = new Map<string, Session>()
   /** Parked sessions by client id, for joins and pushes from handlers still running. */
@@ -341,13 +341,13 @@ export class Sessions {
 
   /** Sessions parked now. */
   get parked(): number {
-    return this.store.size
+    return this.parking.size
   }
 
   /** Bytes held by parked sessions (logged pushes and kept replies). */
   get parkedBytes(): number {
     let bytes = 0
-    for (const session of this.store.values()) bytes += session.bytes
+    for (const session of this.parking.values()) bytes += session.bytes
     return bytes
   }
 
@@ -367,7 +367,7 @@ export class Sessions {
     if (token === undefined) return undefined
     const seen = Number(handshake.query[SEEN_PARAM] ?? '0')
     let session = this.live.get(token)
-    if (session === undefined) session = this.store.claim(token)
+    if (session === undefined) session = this.parking.claim(token)
     if (session === undefined || session.status === 'ended' || session.status === 'claimed') return { session: undefined, seen }
     const wasLive = session.status === 'live'
     if (!sameUser(session.connection.user, handshake.user) || !session.canReplay(seen)) {
@@ -460,7 +460,7 @@ export class Sessions {
 
   /** Ends every parked session (the app is closing). */
   stop(): void {
-    for (const session of [...this.store.values()]) this.end(session)
+    for (const session of [...this.parking.values()]) this.end(session)
   }
 
   private park(session: Session, code: number, reason: string): void {
@@ -469,10 +469,10 @@ export class Sessions {
     session.closeReason = reason
     session.timer = setTimeout(() => this.end(session), this.window)
     session.timer.unref()
-    this.store.park(session)
+    this.parking.park(session)
     this.parkedById.set(session.id, session)
-    while (this.store.size > this.maxSessions) {
-      const oldest = this.store.oldest()
+    while (this.parking.size > this.maxSessions) {
+      const oldest = this.parking.oldest()
       if (oldest === undefined) break
       this.host.log.debug({ client: oldest.id }, 'resume: parked session evicted')
       this.end(oldest)
@@ -482,7 +482,7 @@ export class Sessions {
   private unpark(session: Session): void {
     clearTimeout(session.timer)
     session.timer = undefined
-    this.store.remove(session)
+    this.parking.remove(session)
     if (this.parkedById.get(session.id) === session) this.parkedById.delete(session.id)
   }
 
