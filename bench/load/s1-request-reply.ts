@@ -23,24 +23,20 @@ export async function requestReply(job: Job, inFlight: number, checks: Checks): 
   // so the load generator spends as little as it can per reply.
   let running = 0
   let allStopped: (() => void) | undefined
+  const stopped = (): void => {
+    if (--running === 0) allStopped?.()
+  }
   function loop(wire: Wire): void {
     running++
     const next = (): void => {
-      if (stopping) {
-        if (--running === 0) allStopped?.()
-        return
-      }
+      if (stopping) return stopped()
       const n = nextN++
       const sent = performance.now()
       wire.call('echo', { n, pad }, (error, reply) => {
         if (error !== undefined) {
           checks.fail(String(error))
           // A broken connection would spin; stop this chain.
-          if (error.message.startsWith('closed')) {
-            if (--running === 0) allStopped?.()
-            return
-          }
-          return next()
+          return error.message.startsWith('closed') ? stopped() : next()
         }
         const echo = reply?.['echo']
         if (!isRecord(echo) || echo['n'] !== n || echo['pad'] !== pad || Object.keys(echo).length !== 2) {
@@ -56,7 +52,7 @@ export async function requestReply(job: Job, inFlight: number, checks: Checks): 
   }
 
   for (const wire of wires) for (let slot = 0; slot < inFlight; slot++) loop(wire)
-  const stopped = new Promise<void>((resolve) => (allStopped = resolve))
+  const allDone = new Promise<void>((resolve) => (allStopped = resolve))
   await sleep(sizes.warmupMs)
   const window = await openWindow()
   counting = true
@@ -64,7 +60,7 @@ export async function requestReply(job: Job, inFlight: number, checks: Checks): 
   counting = false
   const figures = await window.stop()
   stopping = true
-  await stopped
+  await allDone
   await closeAll(wires)
   return {
     'req/s': counted / figures.seconds,

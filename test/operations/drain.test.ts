@@ -9,32 +9,45 @@ import { httpGet } from './http'
 const FIXTURE = join(__dirname, 'fixtures', 'drain-server.ts')
 const HUNG_CLOSE = join(__dirname, 'fixtures', 'hung-close.ts')
 
-interface Child {
+type Exit = { code: number | null; signal: NodeJS.Signals | null }
+
+/** A fixture in its own process (ts-node), its stderr kept and its exit awaited. */
+interface Spawned {
   process: ChildProcess
-  port: number
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  exited: Promise<Exit>
   stderr: () => string
 }
 
-async function startServer(): Promise<Child> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', FIXTURE], {
-    cwd: join(__dirname, '..', '..'),
-    env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '..', '..', 'tsconfig.json'), JITTER_MS: '500' },
+interface Child extends Spawned {
+  port: number
+}
+
+const ROOT = join(__dirname, '..', '..')
+
+function spawnFixture(file: string, env: Record<string, string>): Spawned {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', file], {
+    cwd: ROOT,
+    env: { ...process.env, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  return { process: child, exited, stderr: () => stderr }
+}
+
+async function startServer(): Promise<Child> {
+  const spawned = spawnFixture(FIXTURE, { JITTER_MS: '500' })
   const port = await new Promise<number>((resolve, reject) => {
     let out = ''
-    child.stdout!.on('data', (chunk: Buffer) => {
+    spawned.process.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString()
       const line = out.split('\n')[0]
       if (out.includes('\n') && line !== undefined) resolve((JSON.parse(line) as { port: number }).port)
     })
-    void exited.then(({ code }) => reject(new Error(`server exited with ${code}: ${stderr}`)))
+    void spawned.exited.then(({ code }) => reject(new Error(`server exited with ${code}: ${spawned.stderr()}`)))
   })
-  return { process: child, port, exited, stderr: () => stderr }
+  return { ...spawned, port }
 }
 
 /** One request as the load saw it. */
@@ -111,17 +124,11 @@ describe('draining on SIGTERM (a real child process)', () => {
   })
 
   it.each(['signal', 'exception'])('exits 1 at the hard timeout when the close never finishes (%s)', async (fault) => {
-    const hung = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', HUNG_CLOSE], {
-      cwd: join(__dirname, '..', '..'),
-      env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '..', '..', 'tsconfig.json'), FAULT: fault },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
-    let stderr = ''
-    hung.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    const cutOff = setTimeout(() => hung.kill('SIGKILL'), 10_000)
-    const exited = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => hung.once('exit', (code, signal) => resolve({ code, signal })))
+    const hung = spawnFixture(HUNG_CLOSE, { FAULT: fault })
+    const cutOff = setTimeout(() => hung.process.kill('SIGKILL'), 10_000)
+    const exited = await hung.exited
     clearTimeout(cutOff)
     expect(exited).toEqual({ code: 1, signal: null })
-    expect(stderr).toContain('drain did not finish in time')
+    expect(hung.stderr()).toContain('drain did not finish in time')
   })
 })
