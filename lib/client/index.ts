@@ -1,10 +1,11 @@
 import WebSocket from 'ws'
 import type { RouteMap } from '../types'
+import { readRefusals } from './refusal'
 import { TalkClient, type ClientOptions, type SocketLike } from './talk-client'
 
 export { TalkClient } from './talk-client'
 export type {
-  ClientOptions, ClientEvents, ReconnectOptions, HeartbeatOptions, ReconnectInfo, PushHandler, PushPayload, SocketLike, SocketFactory,
+  ClientOptions, ClientEvents, ReconnectOptions, HeartbeatOptions, ReconnectInfo, HandshakeRefusal, PushHandler, PushPayload, SocketLike, SocketFactory,
 } from './talk-client'
 export type { RouteName, SpecOf, PayloadOf, ResultOf, RequestOptions, RequestArgs, ColonName } from './routes'
 export { backoffDelay, type BackoffOptions } from './backoff'
@@ -22,7 +23,11 @@ export interface NodeClientOptions extends ClientOptions {
  */
 export function createClient<R extends RouteMap = RouteMap>(url: string, options: NodeClientOptions = {}): TalkClient<R> {
   const { headers, ...rest } = options
-  const createSocket = (target: string): SocketLike => new WebSocket(target, { headers }) as unknown as SocketLike
+  const createSocket = (target: string): SocketLike => {
+    const socket = new WebSocket(target, { headers })
+    readRefusals(socket)
+    return socket as unknown as SocketLike
+  }
   return new TalkClient<R>(url, createSocket, rest)
 }
 

@@ -13,6 +13,20 @@ export interface SocketLike {
   onmessage: ((event: { data: unknown }) => void) | null
   onclose: ((event: { code: number; reason: string }) => void) | null
   onerror: ((event: unknown) => void) | null
+  /** Why the server refused the upgrade, when the socket could read its answer (Node's `ws` can; a browser cannot). */
+  refusal?: HandshakeRefusal
+}
+
+/** A refused upgrade as the server answered it: the HTTP status, `Retry-After`, and Talk's error body when there was one. */
+export interface HandshakeRefusal {
+  /** The HTTP status, e.g. 401. */
+  status: number
+  /** The error code of the body `{ status: 'error', error: { code, message } }`, e.g. `UNAUTHORIZED`. */
+  code?: string
+  /** The error message of that body. */
+  message?: string
+  /** Seconds the server asked the client to wait (`Retry-After`), for 503 and 429. */
+  retryAfter?: number
 }
 
 /** Opens a socket to a URL: `(url) => new WebSocket(url)`. */
@@ -291,7 +305,7 @@ export class TalkClient<R extends RouteMap = RouteMap> {
       socket = this.createSocket(target)
     } catch (err) {
       // A bad URL fails in the constructor of WebSocket; it fails the same way every time.
-      this.shutdown(new TalkError('DISCONNECTED', `Could not open a WebSocket to ${this.url}`, { cause: String(err) }), 1006, '')
+      this.shutdown(new TalkError('DISCONNECTED', `Could not open a WebSocket to ${withoutQuery(this.url)}`, { cause: String(err) }), 1006, '')
       return
     }
     this.socket = socket
@@ -299,7 +313,7 @@ export class TalkClient<R extends RouteMap = RouteMap> {
       if (this.socket === socket) this.received(event.data)
     }
     socket.onclose = (event) => {
-      if (this.socket === socket) this.dropped(event.code, event.reason)
+      if (this.socket === socket) this.dropped(event.code, event.reason, socket.refusal)
     }
     socket.onerror = () => undefined // a close event follows with the code
     this.connectTimer = setTimeout(() => {
@@ -368,15 +382,24 @@ export class TalkClient<R extends RouteMap = RouteMap> {
     })()
   }
 
-  private dropped(code: number, reason: string): void {
+  private dropped(code: number, reason: string, refusal?: HandshakeRefusal): void {
     const wasReady = this.ready
     this.socket = undefined
     this.ready = false
     this.stopHeartbeat()
     clearTimeout(this.connectTimer)
     if (this.phase === 'closed') return
+    // The URL may carry a token in its query: errors name the endpoint without it.
     if (!this.everOpened) {
-      this.shutdown(new TalkError('DISCONNECTED', `Could not connect to ${this.url}`, { code, reason }), code, reason)
+      const err = refusal === undefined
+        ? new TalkError('DISCONNECTED', `Could not connect to ${withoutQuery(this.url)}`, { code, reason })
+        : refusedError(refusal)
+      this.shutdown(err, code, reason)
+      return
+    }
+    // A refusal that a retry would meet again (bad or expired credentials, no endpoint) is final.
+    if (refusal !== undefined && FINAL_REFUSALS.has(refusal.status)) {
+      this.shutdown(refusedError(refusal), code, reason)
       return
     }
     const retry = this.reconnect !== false && this.shouldReconnect(code, reason)
@@ -393,17 +416,20 @@ export class TalkClient<R extends RouteMap = RouteMap> {
       }
       this.emit('close', { code, reason, willReconnect: true })
     }
-    this.scheduleReconnect(code, reason)
+    // Retry-After is honoured up to the backoff's own ceiling, so a server cannot park a client for hours.
+    const asked = Math.min((refusal?.retryAfter ?? 0) * 1000, (this.reconnect as ReconnectOptions).maxDelay ?? BACKOFF_DEFAULTS.maxDelay)
+    this.scheduleReconnect(code, reason, asked)
   }
 
-  private scheduleReconnect(code: number, reason: string): void {
+  /** Schedules the next attempt after the backoff delay, or after `atLeast` ms when the server asked for that (Retry-After). */
+  private scheduleReconnect(code: number, reason: string, atLeast = 0): void {
     const reconnect = this.reconnect as ReconnectOptions
     this.attempt++
     if (this.attempt > (reconnect.maxAttempts ?? Infinity)) {
       this.shutdown(new TalkError('DISCONNECTED', `Gave up reconnecting after ${this.attempt - 1} attempts`, { code, reason }), code, reason)
       return
     }
-    const delay = backoffDelay(this.attempt, reconnect)
+    const delay = Math.max(backoffDelay(this.attempt, reconnect), atLeast)
     this.phase = 'waiting'
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined
@@ -631,6 +657,21 @@ function report(err: unknown): void {
   const reportError = (globalThis as { reportError?: (err: unknown) => void }).reportError
   if (typeof reportError === 'function') reportError(err)
   else console.error('TalkClient:', err)
+}
+
+/** HTTP statuses of a refused upgrade after which the client stops reconnecting: a retry would be refused again. */
+const FINAL_REFUSALS: ReadonlySet<number> = new Set([400, 401, 403, 404])
+
+/** The error a refused connection rejects with: the server's code and message, or the HTTP status alone. */
+function refusedError(refusal: HandshakeRefusal): TalkError {
+  const message = refusal.message ?? `The server refused the connection with HTTP ${refusal.status}`
+  return new TalkError(refusal.code ?? 'DISCONNECTED', message, { status: refusal.status })
+}
+
+/** The URL without its query and fragment, which may carry credentials (`?token=`). */
+function withoutQuery(url: string): string {
+  const end = url.search(/[?#]/)
+  return end === -1 ? url : url.slice(0, end)
 }
 
 function withQuery(url: string, params: Record<string, string>): string {
