@@ -7,7 +7,8 @@ import type { Adapter, AdapterHost } from './adapters/adapter'
 import { memoryAdapter } from './adapters/memory'
 import { compose, isThenable, SETTLED, type Chain, type Step } from './compose'
 import { Connection, type ConnectionHost } from './connection'
-import { Context, type ContextHost, type Responder } from './context'
+import type { ZodType } from 'zod'
+import { Context, RUNNING_HANDLER, type ContextHost, type Responder } from './context'
 import { CLOSE, codeOf, TalkError } from './errors'
 import { readHandshake, rejectUpgrade, type HandshakeHook, type PendingHandshake } from './handshake'
 import { encodePush, encodeWelcome, JSON_CODEC, PROTOCOL_VERSION, type Codec, type Envelope } from './protocol'
@@ -16,7 +17,7 @@ import { Rooms } from './rooms'
 import {
   compileMatcher, EMPTY_PARAMS, isPattern, lookup, Router, type RouteDefinition, type RouteTable, type ScopedMiddleware,
 } from './router'
-import type { Client, GlobalState, Handler, Middleware, PresenceEntry } from './types'
+import type { Client, GlobalState, Handler, Middleware, PresenceEntry, PushPayloadOf } from './types'
 import { validate } from '../middleware/validate'
 import { PROTOCOL_TOKEN_PREFIX } from '../middleware/auth'
 import { rateLimit } from '../middleware/rate-limit'
@@ -41,6 +42,8 @@ export interface HandshakeMiddleware extends Middleware {
 
 interface CompiledRoute {
   chain: Chain<Context>
+  /** The route's reply schema, when replies are checked (`validateReplies`). */
+  reply: ZodType | undefined
   /** The registered name or pattern: the route's metrics label. */
   label: string
 }
@@ -94,6 +97,9 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   private readonly guard: HandshakeGuard
   private readonly operations: MetricsSource & HealthSource
   private readonly healthPaths: Required<HealthOptions> | undefined
+  private readonly validateReplies: boolean
+  /** Routes whose chain was seen settling before its handler (a middleware dropped `next()`): logged once each. */
+  private readonly droppedNext = new Set<string>()
 
   constructor(options: TalkOptions = {}) {
     super()
@@ -112,6 +118,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       presenceEvents: options.presenceEvents ?? false,
     }
     this.generateId = options.generateId ?? randomUUID
+    this.validateReplies = options.validateReplies ?? true
     this.sessions = options.resume === undefined || options.resume === false
       ? undefined
       : new Sessions(this, options.resume === true ? {} : options.resume)
@@ -249,7 +256,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   }
 
   /** Pushes to a room from outside a handler (timers, the REST bridge, other events); `droppable` / `coalesce` as for `ctx.to()`. */
-  to(room: string): { send(name: string, payload?: object, options?: Pick<PublishOptions, 'droppable' | 'coalesce'>): void } {
+  to(room: string): { send<N extends string>(name: N, payload?: PushPayloadOf<N>, options?: Pick<PublishOptions, 'droppable' | 'coalesce'>): void } {
     return { send: (name, payload, options) => this.publish(room, name, payload, undefined, options && { droppable: options.droppable, coalesce: options.coalesce }) }
   }
 
@@ -501,19 +508,33 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     const observed = this.metrics === undefined ? responder : this.metrics.observe(responder, route.label)
     const ctx = new Context(this, observed, client, envelope.name, envelope.ref, envelope.body, found?.params ?? EMPTY_PARAMS)
     if (envelope.trace !== undefined) ctx.traceparent = envelope.trace
+    if (route.reply !== undefined) ctx.replySchema = route.reply
     const running = route.chain(ctx)
     if (running !== SETTLED) return running.then(() => this.answered(ctx), (err: unknown) => this.failed(ctx, err))
-    this.answered(ctx)
-    return SETTLED
+    return this.answered(ctx)
   }
 
-  /** The chain has run to its end: a request nothing answered gets an empty success. */
-  private answered(ctx: Context): void {
+  /**
+   * The chain has run to its end: a request nothing answered gets an empty success. When its handler
+   * still runs and nothing answered, a middleware did not return or await `next()`: logged once per route, and the reply
+   * waits for the handler rather than being lost.
+   */
+  private answered(ctx: Context): Promise<void> {
+    const handler = ctx[RUNNING_HANDLER]
+    // Answered already (a timeout, say): the handler was let go on purpose.
+    if (handler !== undefined && !ctx.replied) {
+      if (!this.droppedNext.has(ctx.route)) {
+        this.droppedNext.add(ctx.route)
+        ctx.log.error(`a middleware of route "${ctx.route}" did not return or await next(): the chain ended before the handler; return or await next()`)
+      }
+      return handler.then(() => this.answered(ctx), (err: unknown) => this.failed(ctx, err))
+    }
     try {
       if (!ctx.replied) ctx.reply()
     } catch (err) {
       this.failed(ctx, err)
     }
+    return SETTLED
   }
 
   /** Answers a request whose chain threw: a TalkError as itself, anything else as INTERNAL with its stack logged. */
@@ -530,14 +551,15 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   private compile(): RouteTable<CompiledRoute> {
     const table: RouteTable<CompiledRoute> = { statics: new Map(), patterns: [] }
     for (const def of this.definitions()) {
-      const compiled = { chain: compose<Context>(this.steps(def)), label: def.name }
+      const reply = this.validateReplies ? def.spec?.reply : undefined
+      const compiled = { chain: compose<Context>(this.steps(def)), label: def.name, reply }
       if (isPattern(def.name)) table.patterns.push({ test: compileMatcher(def.name), value: compiled })
       else if (!table.statics.has(def.name)) table.statics.set(def.name, compiled)
     }
     const notFound: Step<Context> = (ctx) => {
       throw new TalkError('NOT_FOUND', `Unknown route "${ctx.route.slice(0, 100)}"`)
     }
-    this.notFound = { chain: compose<Context>([...this.applicable(this.ownMiddleware(), undefined), notFound]), label: UNKNOWN_ROUTE }
+    this.notFound = { chain: compose<Context>([...this.applicable(this.ownMiddleware(), undefined), notFound]), label: UNKNOWN_ROUTE, reply: undefined }
     this.table = table
     return table
   }
@@ -682,13 +704,27 @@ function handlerStep(handler: Handler): Step<Context> {
   return function handle(ctx) {
     const result = handler(ctx)
     // A synchronous handler is answered here and now; a promise (or any thenable) once it settles.
-    if (isThenable(result)) return Promise.resolve(result).then((value) => replyWith(ctx, value))
-    replyWith(ctx, result)
-    return SETTLED
+    if (!isThenable(result)) {
+      replyWith(ctx, result)
+      return SETTLED
+    }
+    // Kept on the context while it runs, so the app can tell a chain that ended without its handler.
+    const running = Promise.resolve(result).then(
+      (value) => {
+        ctx[RUNNING_HANDLER] = undefined
+        replyWith(ctx, value)
+      },
+      (err: unknown) => {
+        ctx[RUNNING_HANDLER] = undefined
+        throw err
+      },
+    )
+    ctx[RUNNING_HANDLER] = running
+    return running
   }
 }
 
-/** A handler's return value becomes the reply, unless it returned nothing or replied itself. */
+/** A handler's return value becomes the reply (ctx.reply checks it is a plain object), unless it returned nothing or replied itself. */
 function replyWith(ctx: Context, result: unknown): void {
   if (result !== undefined && !ctx.replied) ctx.reply(result as object)
 }

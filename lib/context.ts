@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
+import type { z } from 'zod'
 import { TalkError } from './errors'
 import type { Ref } from './protocol'
-import type { Client, ClientState, GlobalState, Locals, Params, PresenceEntry, PushOptions } from './types'
+import type { Client, ClientState, GlobalState, Locals, Params, PresenceEntry, PushOptions, PushPayloadOf } from './types'
 
 /** Where a context's reply goes: a socket connection or an HTTP response. */
 export interface Responder {
@@ -22,6 +23,9 @@ export interface PublishOptions {
   traceparent?: string
 }
 
+/** Where a context keeps its handler's promise while the handler runs (the app's bookkeeping, not for apps). */
+export const RUNNING_HANDLER = Symbol('talk.runningHandler')
+
 /** Numbers each request's log lines (`req`), unique in this process. */
 let requests = 0
 
@@ -38,8 +42,8 @@ export interface ContextHost {
 
 /** Pushes to one room: `ctx.to('document/1').send('node:create', node)`. */
 export interface RoomTarget {
-  /** Pushes `{ command: name, ...payload }` to the room's members (the sender excluded unless `includeSelf`). */
-  send(name: string, payload?: object, options?: PushOptions): void
+  /** Pushes `{ command: name, ...payload }` to the room's members (the sender excluded unless `includeSelf`); typed by `Pushes`. */
+  send<N extends string>(name: N, payload?: PushPayloadOf<N>, options?: PushOptions): void
 }
 
 /**
@@ -66,6 +70,11 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
 
   /** The W3C `traceparent` the client sent with this request, if any (validated by decode). */
   traceparent: string | undefined = undefined
+
+  /** The route's reply schema, when replies are checked against it before they are written. */
+  replySchema: z.ZodType | undefined = undefined
+  /** The handler's promise while it runs: set and cleared by the app's handler step. */
+  ;[RUNNING_HANDLER]: Promise<void> | undefined = undefined
 
   private localsValue: Locals | undefined
   private logValue: Logger | undefined
@@ -148,8 +157,14 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
       return false
     }
     this.replied = true
+    const checked = this.checkReply(payload)
+    if (checked instanceof Error) {
+      this.failure = checked
+      this.responder.failure(this as Context, checked)
+      return true
+    }
     try {
-      this.responder.success(this as Context, payload as object | undefined)
+      this.responder.success(this as Context, checked)
     } catch (err) {
       // A cycle, a BigInt, a throwing toJSON: whatever the transport, the request still gets its one reply.
       this.log.error({ err }, 'reply payload could not be encoded')
@@ -157,6 +172,25 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
       this.responder.failure(this as Context, err)
     }
     return true
+  }
+
+  /**
+   * The payload as it may be sent: a plain object (or nothing), parsed by the route's reply schema
+   * when it has one. A programmer's mistake comes back as an Error (answered INTERNAL), logged here.
+   */
+  private checkReply(payload: unknown): object | undefined | Error {
+    if (payload !== undefined && !isPlainObject(payload)) {
+      const err = new Error(`The reply of route "${this.route}" must be a plain object or nothing, not ${describe(payload)}`)
+      this.log.error({ err }, 'reply is not a plain object')
+      return err
+    }
+    const schema = this.replySchema
+    if (schema === undefined) return payload as object | undefined
+    const parsed = schema.safeParse(payload ?? {})
+    if (parsed.success) return parsed.data as object
+    const err = new Error(`The reply of route "${this.route}" does not match its reply schema`)
+    this.log.error({ err, issues: parsed.error.issues.slice(0, 20) }, 'reply does not match the route\'s reply schema')
+    return err
   }
 
   /** Sends an error reply for `err` (a TalkError, or anything else as INTERNAL); false if already answered. */
@@ -174,7 +208,7 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
   }
 
   /** Pushes `{ command: name, ...payload }` to this client only (with the request's trace context, if it had one). */
-  send(name: string, payload?: object): void {
+  send<N extends string>(name: N, payload?: PushPayloadOf<N>): void {
     this.client.push(name, payload, this.outgoingTraceparent)
   }
 
@@ -189,7 +223,7 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
   }
 
   /** Pushes to every room this client is in, each member once (the sender excluded unless `includeSelf`). */
-  broadcast(name: string, payload?: object, options?: PushOptions): void {
+  broadcast<N extends string>(name: N, payload?: PushPayloadOf<N>, options?: PushOptions): void {
     const rooms = this.client.rooms
     if (rooms.size === 0) return
     const except = options?.includeSelf === true ? undefined : this.client.id
@@ -209,4 +243,19 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
   presence(room: string): Promise<PresenceEntry[]> {
     return this.host.presence(room)
   }
+}
+
+/** Whether a value is an object literal (or made with a null prototype): what a reply payload may be. */
+function isPlainObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  const proto: unknown = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+/** Names a value for a programmer's error message: `a string`, `an array`, `a Map`. */
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'object') return `a ${(value as object).constructor?.name ?? 'object'}`
+  return `${/^[aeiou]/.test(typeof value) ? 'an' : 'a'} ${typeof value}`
 }

@@ -12,7 +12,8 @@ export type { Adapter, AdapterHost } from './adapters/adapter'
 export { memoryAdapter } from './adapters/memory'
 export type {
   Client, ClientState, GlobalState, Locals, Params, User, PresenceEntry, PushOptions, HandshakeInfo,
-  Middleware, Handler, RouteSpec, RouteMap, RouteContext, BodyOf, ParamsOf, ReplyOf,
+  Middleware, Handler, HandlerResult, ReplyOfContext, RouteSpec, RouteMap, RouteContext, BodyOf, ParamsOf, ReplyOf,
+  Pushes, PushName, PushPayloadOf,
 } from './types'
 export { validate, type ValidateOptions, type ValidationIssue } from '../middleware/validate'
 export type { Store } from './store/store'

@@ -50,6 +50,11 @@ export interface TalkOptions extends GuardOptions {
   timeout?: number | false
   /** Unsent bytes past which a push sent `{ droppable: true }` or `{ coalesce }` skips that client (default maxBufferedBytes / 4). */
   dropThreshold?: number
+  /**
+   * Parse every reply against its route's `reply` schema before it is written (unknown keys are
+   * stripped; a mismatch answers INTERNAL and logs the issues). Default true; false skips the check.
+   */
+  validateReplies?: boolean
   /** Prometheus metrics in a registry of the app's own, served at `/metrics` by `listen()` (default off). */
   metrics?: boolean | MetricsOptions
   /** Liveness (`/healthz`) and readiness (`/readyz`, 503 while draining) endpoints served by `listen()` (default off). */

@@ -23,14 +23,46 @@ export interface Locals {
 /** Route parameters taken from a pattern such as `document/:id/nodes` (a wildcard `*rest` gives the raw rest, e.g. `a/b`). */
 export type Params = Record<string, string>
 
-/** A middleware: `(ctx, next) => Promise<void> | void`. Await `next()` at most once. */
-export type Middleware<C = Context> = (ctx: C, next: Next) => unknown
+/** A middleware: `(ctx, next) => Promise<void> | void`. Return or await `next()`, at most once. */
+export type Middleware<C = Context> = (ctx: C, next: Next) => Promise<void> | void
+
+/** The reply payload type of a context (`Context<Body, Params, Reply>`). */
+export type ReplyOfContext<C> = C extends Context<infer _Body, infer _Params, infer Reply> ? Reply : object
 
 /**
- * A route handler. It may reply with `ctx.reply(payload)` or return the payload; when it does
- * neither, `{ "status": "success" }` is sent once the chain completes.
+ * What a handler may return: its reply payload, or nothing (it replied itself, or the empty
+ * success is sent); `ctx.reply()`'s boolean is allowed so `(ctx) => ctx.reply(x)` reads naturally.
  */
-export type Handler<C = Context> = (ctx: C) => unknown
+export type HandlerResult<Reply> = PlainReply<Reply> | void | boolean | Promise<PlainReply<Reply> | void | boolean>
+
+/** A route with no reply schema replies with a record (not any object: an array or a promise is not a payload). */
+type PlainReply<Reply> = object extends Reply ? Record<string, unknown> : Reply
+
+/**
+ * A route handler. It may reply with `ctx.reply(payload)` or return the payload (a plain object;
+ * anything else is answered INTERNAL and logged); when it does neither, `{ "status": "success" }`
+ * is sent once the chain completes.
+ */
+export type Handler<C = Context> = (ctx: C) => HandlerResult<ReplyOfContext<C>>
+
+/**
+ * Push payloads by name (colon form), for typed pushes on both ends: `ctx.to(room).send(name, payload)`,
+ * `app.to(room).send`, `ctx.send`, `ctx.broadcast` and the client's `on(name, handler)`. Empty until an
+ * app declares its pushes by declaration merging; an undeclared name stays untyped.
+ *
+ * @example
+ * declare module 'talk' {
+ *   interface Pushes { 'room:said': { text: string; from: string } }
+ * }
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface Pushes {}
+
+/** A name in colon form (`room/said` → `room:said`). */
+export type PushName<N extends string> = N extends `${infer Head}/${infer Rest}` ? `${Head}:${PushName<Rest>}` : N
+
+/** The payload a push named `N` carries: as declared in `Pushes`, or `Fallback` for an undeclared name. */
+export type PushPayloadOf<N extends string, Fallback = object> = PushName<N> extends keyof Pushes ? Pushes[PushName<N>] : Fallback
 
 /** A route's declared shape: zod schemas for its body, params and reply, used for validation and types. */
 export interface RouteSpec {
@@ -38,7 +70,7 @@ export interface RouteSpec {
   body?: z.ZodType
   /** Checked against `ctx.params`; the parsed value replaces them. */
   params?: z.ZodType
-  /** The reply payload's type, for handlers and typed clients; not checked at run time. */
+  /** The reply payload: types handlers and typed clients, and every reply is parsed by it before it is written (`validateReplies`). */
   reply?: z.ZodType
 }
 

@@ -1,6 +1,6 @@
 import { TalkError } from '../errors'
 import { colonName, PING_ROUTE, RESUME_PARAM, SEEN_PARAM, slashName } from '../protocol'
-import type { RouteMap } from '../types'
+import type { PushPayloadOf, RouteMap } from '../types'
 import { BACKOFF_DEFAULTS, backoffDelay, type BackoffOptions } from './backoff'
 import type { RequestArgs, RequestOptions, ResultOf, RouteName, SpecOf } from './routes'
 
@@ -96,8 +96,8 @@ export interface ClientEvents {
 /** A push's payload: the frame without `command`. */
 export type PushPayload = Record<string, unknown>
 
-/** Listens for a push: gets its payload and its name in colon form. */
-export type PushHandler = (payload: PushPayload, name: string) => void
+/** Listens for a push: gets its payload (as declared in `Pushes`, when it is) and its name in colon form. */
+export type PushHandler<N extends string = string> = (payload: PushPayloadOf<N, PushPayload>, name: string) => void
 
 const EVENTS: ReadonlySet<string> = new Set<keyof ClientEvents>(['open', 'close', 'reconnecting', 'reconnected', 'error'])
 
@@ -247,22 +247,22 @@ export class TalkClient<R extends RouteMap = RouteMap> {
 
   /** Listens for a lifecycle event. */
   on<E extends keyof ClientEvents>(event: E, handler: (arg: ClientEvents[E]) => void): this
-  /** Listens for a push by name; `node:create` and `node/create` are the same name. */
-  on(push: string, handler: PushHandler): this
+  /** Listens for a push by name; `node:create` and `node/create` are the same name. Typed by the app's `Pushes`. */
+  on<N extends string>(push: N, handler: PushHandler<N>): this
   on(name: string, handler: (arg: never, name: string) => void): this {
     return this.listen(name, handler, false)
   }
 
   /** Like `on`, for the next one only. */
   once<E extends keyof ClientEvents>(event: E, handler: (arg: ClientEvents[E]) => void): this
-  once(push: string, handler: PushHandler): this
+  once<N extends string>(push: N, handler: PushHandler<N>): this
   once(name: string, handler: (arg: never, name: string) => void): this {
     return this.listen(name, handler, true)
   }
 
   /** Stops listening (for `on` and `once` alike). */
   off<E extends keyof ClientEvents>(event: E, handler: (arg: ClientEvents[E]) => void): this
-  off(push: string, handler: PushHandler): this
+  off<N extends string>(push: N, handler: PushHandler<N>): this
   off(name: string, handler: (arg: never, name: string) => void): this {
     const key = listenerKey(name)
     const list = this.listeners.get(key)

@@ -1,7 +1,7 @@
 // The attack suite, part 4: faults. An error thrown by a listener, a handler, a middleware, a broken
 // socket or the adapter never takes the process down (Jest fails a run on any uncaught error), the
 // request still gets exactly one reply, and the server keeps serving.
-import { talk, TalkError, type Adapter, type AdapterHost, type TalkApp } from '../../lib'
+import { talk, TalkError, type Adapter, type Handler, type AdapterHost, type TalkApp } from '../../lib'
 import { installProcessHandlers } from '../../lib/shutdown'
 import { testServer, type TestServer } from '../../lib/testing'
 import { gate } from '../helpers/gate'
@@ -74,7 +74,7 @@ describe('attack: faults never take the process down', () => {
     ['returns a payload whose toJSON throws', () => ({ toJSON() { throw new Error('toJSON') } })],
     ['throws a TalkError with details that cannot be encoded', () => { throw new TalkError('CONFLICT', 'nope', { n: 1n }) }],
   ] as const)('answers a handler that %s with one error reply', async (label, handler) => {
-    app.route('bad', handler as () => unknown)
+    app.route('bad', handler as Handler)
     const c = await server.client()
     const expected = label.startsWith('throws a TalkError') ? { code: 'CONFLICT', message: 'nope' } : INTERNAL
     expect(await c.request('bad')).toEqual({ status: 'error', ref: 1, error: expected })
