@@ -185,6 +185,13 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     return this
   }
 
+  /** Names under `talk/` are Talk's own (`talk/ping`): an app route or mount there is a start-up TypeError. */
+  protected override checkName(name: string): void {
+    if (name === RESERVED_PREFIX || name.startsWith(`${RESERVED_PREFIX}/`)) {
+      throw new TypeError(`Route "${name}": names under "${RESERVED_PREFIX}/" are reserved for Talk`)
+    }
+  }
+
   protected override changed(): void {
     this.table = undefined
     super.changed()
@@ -215,12 +222,21 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     })
     const address = server.address()
     const bound = typeof address === 'object' && address !== null ? address.port : port
+    const url = `ws://${host === undefined || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`
+    this.log.info({ url, routes: this.definitions().length }, 'talk listening')
     return { port: bound, url: `ws://127.0.0.1:${bound}` }
   }
 
   /** Serves Talk on an existing HTTP server (an Express app's, say), on one path or all upgrades. */
   attach(server: Server, options: AttachOptions = {}): this {
     this.serve(server, options, false)
+    const announce = (): void => {
+      const address = server.address()
+      const port = typeof address === 'object' && address !== null ? address.port : undefined
+      this.log.info({ port, path: options.path, routes: this.definitions().length }, 'talk attached')
+    }
+    if (server.listening) announce()
+    else server.once('listening', announce)
     void this.start().catch((err: unknown) => this.emit('error', err, undefined))
     return this
   }
@@ -258,6 +274,27 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   /** Pushes to a room from outside a handler (timers, the REST bridge, other events); `droppable` / `coalesce` as for `ctx.to()`. */
   to(room: string): { send<N extends string>(name: N, payload?: PushPayloadOf<N>, options?: Pick<PublishOptions, 'droppable' | 'coalesce'>): void } {
     return { send: (name, payload, options) => this.publish(room, name, payload, undefined, options && { droppable: options.droppable, coalesce: options.coalesce }) }
+  }
+
+  /**
+   * Pushes `{ command: name, ...payload }` to every connected client, on this node and (through the
+   * adapter) on every other: announcements, maintenance notices. Prefer a room for anything narrower.
+   */
+  broadcast<N extends string>(name: N, payload?: PushPayloadOf<N>): void {
+    const frame = encodePush(name, payload, this.codec)
+    this.deliverToEveryone(frame, undefined)
+    if (this.metrics !== undefined) this.metrics.pushed(name, this.clients.size)
+    try {
+      this.adapter.publish(EVERYONE, frame, undefined)
+    } catch (err) {
+      this.fault(err, undefined, 'adapter publish failed')
+    }
+  }
+
+  private deliverToEveryone(frame: string, except: string | undefined): void {
+    for (const connection of this.clients.values()) {
+      if (connection.id !== except) connection.deliver(frame)
+    }
   }
 
   /** Pushes to one client by id, on this node or (through the adapter) on another; dropped if it is connected nowhere. */
@@ -632,7 +669,8 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   }
 
   deliverLocal(rooms: string | readonly string[], frame: string, except: string | undefined): void {
-    this.rooms.deliver(rooms, frame, except)
+    if (rooms === EVERYONE) this.deliverToEveryone(frame, except)
+    else this.rooms.deliver(rooms, frame, except)
   }
 
   deliverToClient(clientId: string, frame: string): boolean {
@@ -735,6 +773,12 @@ function guard(pattern: string, fn: Middleware): Step<Context> {
     return test(ctx.route) !== false ? fn(ctx, next) : next()
   }
 }
+
+/** The first segment of Talk's own route names (`talk/ping`) and rooms. */
+const RESERVED_PREFIX = 'talk'
+
+/** The room name an app-wide broadcast travels under between nodes: every client is in it. */
+const EVERYONE = `${RESERVED_PREFIX}/everyone`
 
 /** A socket error during the upgrade ends the socket (shared by every socket: no closure each). */
 function destroyOnError(this: Duplex): void {

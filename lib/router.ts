@@ -68,7 +68,9 @@ export class Router {
       this.middleware.push({ pattern: undefined, fn: first })
     } else if (typeof first === 'string' && second instanceof Router) {
       if (second === this || second.contains(this)) throw new TypeError('A router cannot be mounted inside itself')
-      this.mounts.push({ prefix: registeredName(first), router: second })
+      const prefix = registeredName(first)
+      this.checkName(prefix)
+      this.mounts.push({ prefix, router: second })
       second.parents.add(this)
     } else if (typeof first === 'string' && typeof second === 'function') {
       const pattern = registeredName(first)
@@ -81,6 +83,9 @@ export class Router {
     return this
   }
 
+  /** Refuses a name this router may not register (a route, or a mount prefix); the app reserves `talk/`. */
+  protected checkName(_name: string): void {}
+
   /**
    * Registers a route: `route(name, ...middleware, handler)`, or `route(name, spec, ...middleware, handler)`
    * where `spec` holds zod schemas that check the body and params (VALIDATION_FAILED) and type the handler;
@@ -91,6 +96,7 @@ export class Router {
   route(name: string, ...handlers: [...Middleware[], Handler]): this
   route(name: string, ...rest: unknown[]): this {
     const normalised = registeredName(name)
+    this.checkName(normalised)
     let spec: RouteSpec | undefined
     if (rest.length > 1 && typeof rest[0] === 'object' && rest[0] !== null) {
       spec = rest.shift() as RouteSpec

@@ -81,7 +81,7 @@ describe('logger', () => {
     const id = client.id
     await client.close()
     await server.close()
-    expect(log.lines.filter((l) => l.msg !== 'request')).toEqual([
+    expect(log.lines.filter((l) => l.msg !== 'request' && l.msg !== 'talk listening')).toEqual([
       { ...pinoFields, level: 30, msg: 'connection open', client: id, user: 'ada', ip: '127.0.0.1', path: '/', query: { user: 'ada', token: '[redacted]', room: '1' } },
       { ...pinoFields, level: 30, msg: 'connection closed', client: id, user: 'ada', code: 1000, reason: '', ms: expect.any(Number) },
     ])
