@@ -168,7 +168,9 @@ export class TalkClient<R extends RouteMap = RouteMap> {
 
   private readonly timeout: number
   private readonly reconnect: ReconnectOptions | false
-  private readonly heartbeat: Required<HeartbeatOptions> | false
+  private heartbeat: Required<HeartbeatOptions> | false
+  /** The network is known to be down (the browser said `offline`): no reconnection is attempted until it is back. */
+  private networkDown = false
   private readonly maxQueue: number
   private readonly failFast: boolean
   private readonly connectTimeout: number
@@ -271,6 +273,61 @@ export class TalkClient<R extends RouteMap = RouteMap> {
     if (rest.length === 0) this.listeners.delete(key)
     else this.listeners.set(key, rest)
     return this
+  }
+
+  /**
+   * Checks the connection now instead of at the next heartbeat: pings, and counts the connection dead
+   * (reconnecting at once) when no frame arrives within `timeout` ms. While waiting to reconnect, it
+   * tries at once. The browser client calls it when the page becomes visible again.
+   */
+  probe(timeout = 2000): void {
+    if (this.phase === 'waiting') {
+      this.reconnectNow()
+      return
+    }
+    const socket = this.socket
+    if (socket === undefined || !this.ready) return
+    clearTimeout(this.deadTimer)
+    this.heard = false
+    this.write(JSON.stringify({ route: PING_ROUTE, ref: `ping-${++this.pings}`, seen: this.seen, done: this.settledUpTo() }))
+    this.deadTimer = setTimeout(() => {
+      this.deadTimer = undefined
+      if (!this.heard && this.socket === socket) this.abandon(socket, 'no answer to a probe')
+    }, timeout)
+  }
+
+  /**
+   * The network is gone (the browser's `offline` event): the connection is counted lost at once
+   * (`close` with `willReconnect`), and no reconnection is tried until `networkBack()`.
+   */
+  networkLost(): void {
+    if (this.phase === 'closed') return
+    this.networkDown = true
+    clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
+    const socket = this.socket
+    if (socket !== undefined) this.abandon(socket, 'network offline')
+  }
+
+  /** The network is back (the browser's `online` event): reconnects at once, from the first backoff step. */
+  networkBack(): void {
+    if (!this.networkDown) return
+    this.networkDown = false
+    this.attempt = 0
+    if (this.phase === 'waiting') this.reconnectNow()
+  }
+
+  /** Pings every `interval` ms from now on (the browser client pings more often while the page is visible). */
+  setHeartbeatInterval(interval: number): void {
+    if (this.heartbeat === false) return
+    this.heartbeat = { ...this.heartbeat, interval: positive('heartbeat.interval', interval) }
+    if (this.ready) this.startHeartbeat()
+  }
+
+  private reconnectNow(): void {
+    clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
+    if (this.phase === 'waiting' && !this.networkDown) this.open()
   }
 
   /**
@@ -431,6 +488,8 @@ export class TalkClient<R extends RouteMap = RouteMap> {
     }
     const delay = Math.max(backoffDelay(this.attempt, reconnect), atLeast)
     this.phase = 'waiting'
+    // Offline: wait for networkBack() rather than spend attempts that cannot succeed.
+    if (this.networkDown) return
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined
       if (this.phase === 'waiting') this.open()
