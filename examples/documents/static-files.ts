@@ -13,6 +13,7 @@ const TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
   '.png': 'image/png',
+  '.svg': 'image/svg+xml',
 }
 
 /**
@@ -28,12 +29,15 @@ export function publicDir(): string {
 /** Reads the page's files once, at start-up: `index.html` is also served at `/`. */
 export function readPublicFiles(dir: string): Map<string, StaticFile> {
   const files = new Map<string, StaticFile>()
-  for (const name of ['index.html', 'app.js', 'style.css']) {
+  for (const name of ['index.html', 'app.js', 'style.css', 'favicon.svg']) {
     const type = TYPES[extname(name)] ?? 'application/octet-stream'
     files.set(`/${name}`, { type, body: readFileSync(join(dir, name)) })
   }
   const index = files.get('/index.html')
   if (index !== undefined) files.set('/', index)
+  // Browsers ask for /favicon.ico whatever the page links: the same icon, not a 404.
+  const icon = files.get('/favicon.svg')
+  if (icon !== undefined) files.set('/favicon.ico', icon)
   return files
 }
 

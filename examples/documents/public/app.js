@@ -4,6 +4,8 @@ import { connect } from '/talk-client.js'
 
 const $ = (id) => document.getElementById(id)
 const NAME_KEY = 'talk-demo-name'
+/** The server's rule for display names (examples/documents/users.ts): 1–32 printable characters. */
+const MAX_NAME = 32
 
 /** The open document `{ id, version, data, nodes }`, or null in the lobby. */
 let doc = null
@@ -17,22 +19,49 @@ let refetching = null
 
 const params = new URLSearchParams(location.search)
 me = (params.get('user') ?? localStorage.getItem(NAME_KEY) ?? '').trim()
-if (me === '') {
+const problem = nameProblem(me)
+if (me === '' || problem !== undefined) askName(problem)
+else start()
+
+/** Why the server would refuse a display name, or undefined when it is fine. */
+function nameProblem(name) {
+  if (name.length > MAX_NAME) return `Names are at most ${MAX_NAME} characters: "${name.slice(0, MAX_NAME)}…" is ${name.length}.`
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'Names cannot hold control characters.'
+  return undefined
+}
+
+/** Shows the name form (with why the current name did not do, if it did not), before connecting or to change names. */
+function askName(why) {
   $('name-form').hidden = false
-  setStatus('offline', 'not connected')
+  $('name-problem').hidden = why === undefined
+  $('name-problem').textContent = why ?? ''
+  $('name-input').value = me.slice(0, MAX_NAME)
+  if (client === null) setStatus('offline', 'not connected')
   $('name-input').focus()
-} else {
-  start()
 }
 
 $('name-form').addEventListener('submit', (event) => {
   event.preventDefault()
-  me = $('name-input').value.trim()
-  if (me === '') return
-  localStorage.setItem(NAME_KEY, me)
+  const name = $('name-input').value.trim()
+  const why = name === '' ? 'Type a name.' : nameProblem(name)
+  if (why !== undefined) return askName(why)
+  localStorage.setItem(NAME_KEY, name)
+  if (client !== null) {
+    // The name is given when connecting: a new name is a new connection, made by reloading without ?user=.
+    params.delete('user')
+    location.search = params.toString()
+    return
+  }
+  me = name
   $('name-form').hidden = true
   start()
 })
+
+$('change-name').addEventListener('click', () => askName())
+
+// The browser knows first when the network is gone; the client counts the connection lost at once.
+addEventListener('offline', () => setStatus('offline', 'offline: waiting for the network…'))
+addEventListener('online', () => setStatus('reconnecting', 'back online: reconnecting…'))
 
 async function start() {
   setStatus('connecting', 'connecting…')
@@ -44,11 +73,15 @@ async function start() {
       onReconnect: (info) => (info.resumed ? undefined : refetch()),
     })
   } catch (err) {
+    client = null
     setStatus('offline', 'offline')
-    showError(`Cannot connect: ${err.message}`)
+    showError(`Cannot connect: ${err.message}. Check your name below, or try again.`)
+    askName()
     return
   }
   listen(client)
+  $('change-name').hidden = false
+  $('me').textContent = me
   setStatus('live', 'live')
   await route()
 }
@@ -64,7 +97,8 @@ function listen(c) {
     renderUsers()
   })
   c.on('close', (info) => {
-    if (info.willReconnect) setStatus('reconnecting', 'connection lost: reconnecting…')
+    if (info.willReconnect && !navigator.onLine) setStatus('offline', 'offline: waiting for the network…')
+    else if (info.willReconnect) setStatus('reconnecting', 'connection lost: reconnecting…')
     else setStatus('offline', 'offline: reload the page')
   })
   c.on('reconnecting', (info) => setStatus('reconnecting', `connection lost: reconnecting (attempt ${info.attempt})…`))
@@ -227,25 +261,36 @@ function removeNode(id) {
 // ---- rendering --------------------------------------------------------------------------
 
 const rows = new Map()
+/** The document the rows show. */
+let renderedId = null
 
 function renderDocument() {
   if (doc === null) return
   $('document-title').textContent = doc.data.title ?? doc.id
-  $('version').textContent = `v${doc.version}`
+  // Version 1 is the empty document: every change since made the next one.
+  const changes = doc.version - 1
+  $('version').textContent = changes === 0 ? 'no changes yet' : `${changes} change${changes === 1 ? '' : 's'}`
   renderUsers()
   const list = $('tasks')
   const seen = new Set()
-  for (const node of doc.nodes) {
+  // Rows new to a document already on screen flash; a document just opened shows its rows quietly.
+  const loaded = renderedId === doc.id
+  renderedId = doc.id
+  doc.nodes.forEach((node, i) => {
     seen.add(node.id)
     let row = rows.get(node.id)
     if (row === undefined) {
       row = taskRow(node)
       rows.set(node.id, row)
-      if (list.childElementCount > 0) row.li.classList.add('fresh')
+      if (loaded) flash(row.li)
+    } else if (updateRow(row, node)) {
+      flash(row.li)
     }
-    updateRow(row, node)
-    list.append(row.li) // keeps document order; appending an attached node moves it
-  }
+    if (row.shown === undefined) updateRow(row, node)
+    // Only a row out of place is moved: moving a row restarts its animation (and loses focus).
+    const at = list.children[i]
+    if (at !== row.li) list.insertBefore(row.li, at ?? null)
+  })
   for (const [id, row] of rows) {
     if (!seen.has(id)) {
       row.li.remove()
@@ -276,15 +321,29 @@ function taskRow(node) {
     void change('node:delete', { id: node.id }, () => removeNode(node.id))
   })
   li.append(check, name, remove)
-  return { li, check, name }
+  li.addEventListener('animationend', () => li.classList.remove('fresh'))
+  return { li, check, name, shown: undefined }
 }
 
+/** Shows a node in its row; true when what the row showed changed (a first showing is not a change). */
 function updateRow(row, node) {
   const done = node.data.done === true
+  const name = String(node.data.name ?? '')
+  const shown = `${done}\u0000${name}`
+  const changed = row.shown !== undefined && row.shown !== shown
+  row.shown = shown
   row.check.checked = done
   row.li.classList.toggle('done', done)
   // Never overwrite what the person is typing.
-  if (document.activeElement !== row.name) row.name.value = String(node.data.name ?? '')
+  if (document.activeElement !== row.name) row.name.value = name
+  return changed
+}
+
+/** Highlights a row that is new or just changed, once: the class goes when its animation ends. */
+function flash(li) {
+  li.classList.remove('fresh')
+  void li.offsetWidth // restarts the animation for a row that is still flashing
+  li.classList.add('fresh')
 }
 
 function renderUsers() {
