@@ -13,6 +13,8 @@ export interface Handshake extends HandshakeInfo {
   user: User | undefined
   /** The client's initial state (`ctx.state`). */
   readonly state: ClientState
+  /** Marks a query parameter as a credential (`?token=`): the REST bridge leaves it out of `ctx.body`. */
+  concealQuery(name: string): void
 }
 
 /**
@@ -96,9 +98,15 @@ export class HandshakeView implements HandshakeInfo {
 export class PendingHandshake extends HandshakeView implements Handshake {
   user: User | undefined = undefined
   readonly state: ClientState = {}
+  /** Query parameters that carry credentials, when a hook named some. */
+  concealed: Set<string> | undefined = undefined
 
   constructor(readonly req: IncomingMessage, target: string) {
     super(req.headers, req.socket, target)
+  }
+
+  concealQuery(name: string): void {
+    ;(this.concealed ??= new Set()).add(name)
   }
 }
 

@@ -19,6 +19,7 @@ export { validate, type ValidateOptions, type ValidationIssue } from '../middlew
 export type { Store } from './store/store'
 export { memoryStore } from './store/memory'
 export { bridge, type BridgeOptions, type HttpHandler } from './http/bridge'
+export { legacy, type LegacyOptions, type Respond } from './http/respond'
 export { resource, type ResourceAction, type ResourceOptions } from './http/resource'
 export { openapiDocument, type OpenApiOptions } from './http/openapi'
 export { HttpClient, isHttpClient } from './http/client'

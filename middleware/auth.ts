@@ -108,6 +108,7 @@ export function auth(options: AuthOptions): AuthMiddleware {
   const sameUser = options.sameUser ?? ((a: User, b: User) => userKey(a) === userKey(b))
   if (typeof sameUser !== 'function') throw new TypeError('auth(): "sameUser" must be a function')
   const sources = toSources(options.from ?? 'header')
+  const fromQuery = sources.includes('query')
 
   // Expiring sessions, keyed by the upgrade request's headers object: the same object in the handshake
   // (`hs.headers`) and for the connection's life (`client.handshake.headers`), even when a resumed
@@ -189,6 +190,8 @@ export function auth(options: AuthOptions): AuthMiddleware {
 
   // Not async: with a verifier that answers at once, the socket opens with no promise to wait on.
   middleware.handshake = function authHandshake(hs: Handshake): void | Promise<void> {
+    // A token in the query is a credential, never data: the REST bridge keeps it out of ctx.body.
+    if (fromQuery) hs.concealQuery(name ?? 'token')
     const token = findToken(sources, name, hs)
     if (token === undefined) {
       if (optional) return

@@ -1,6 +1,7 @@
 import type { Context } from '../lib/context'
 import { CLOSE, TalkError } from '../lib/errors'
 import type { Client, Middleware } from '../lib/types'
+import { isHttpClient } from '../lib/http/client'
 import { userKey } from './auth'
 
 /**
@@ -97,7 +98,8 @@ export interface RateLimit extends Middleware {
 
 /**
  * Token-bucket rate limiting. A request past the limit is answered `RATE_LIMITED` with
- * `details: { retryAfterMs }` and the connection stays; a client that keeps sending anyway is closed
+ * `details: { retryAfterMs }` (over the REST bridge: 429 with `Retry-After`) and the connection stays;
+ * requests through the REST bridge that would take a per-connection bucket take their IP's instead; a client that keeps sending anyway is closed
  * with 1008 (`CLOSE.POLICY`, reason `rate limit exceeded`) once it owes `closeAfter` tokens. Memory is
  * constant per client: five numbers per bucket, per-connection buckets die with their connection, and
  * shared buckets are dropped once full again.
@@ -135,6 +137,15 @@ export function rateLimit(options: RateLimitOptions = {}): RateLimit {
   }
 
   const keyOf = (ctx: Context): string | undefined => {
+    const key = chosenKey(ctx)
+    if (key !== undefined || !isHttpClient(ctx.client)) return key
+    // A bridged HTTP request is a client of its own that lives for one request: its "connection" is
+    // its address, or every request would start with a full bucket.
+    const ip = ctx.client.handshake.ip
+    return ip === undefined ? undefined : `i:${ip}`
+  }
+
+  const chosenKey = (ctx: Context): string | undefined => {
     if (by === 'connection') return undefined
     if (by === 'user') {
       const key = userKey(ctx.client.user)

@@ -8,6 +8,7 @@ import { encodeError, encodeSuccess, traceContext } from '../protocol'
 import { readJsonBody } from './body'
 import { HttpClient } from './client'
 import { buildOpenApi, type OpenApiOptions } from './openapi'
+import { checkRespond, type Respond } from './respond'
 import { compileRoutes, type CompiledMapping, type HttpRoutes } from './routes'
 
 /** Options of `bridge()`. */
@@ -18,6 +19,11 @@ export interface BridgeOptions {
   limit?: number
   /** HTTP statuses for the app's own error codes, e.g. `{ PAYMENT_REQUIRED: 402 }` (the table's codes keep theirs; other codes are 500). */
   statuses?: Readonly<Record<string, number>>
+  /**
+   * How answers are written for every mapping without its own: Talk's envelope by default, or an
+   * older API's bodies (`legacy()`), so migrated endpoints keep their old clients working.
+   */
+  respond?: Respond
   /** Serve an OpenAPI 3.1 document of the mapped routes at `path` (default `/openapi.json`); off unless given. */
   openapi?: OpenApiOptions & { path?: string }
 }
@@ -54,6 +60,17 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
   const openapiPath = options.openapi === undefined ? undefined : options.openapi.path ?? '/openapi.json'
   if (openapiPath !== undefined && !openapiPath.startsWith('/')) throw new TypeError('bridge(): openapi.path must start with "/"')
   const statusOf = (code: string): number => statuses.get(code) ?? httpStatus(code)
+  const shared = checkRespond(options.respond, 'respond')
+
+  /** Writes an error in the shape of the mapping (or the bridge), with Retry-After when the error says how long to wait. */
+  const failWith = (res: ServerResponse, status: number, err: unknown, mapping: CompiledMapping | undefined): void => {
+    const wire = toWireError(err)
+    const retryAfterMs = (wire.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs
+    if (typeof retryAfterMs === 'number' && retryAfterMs >= 0 && !res.headersSent) res.setHeader('Retry-After', String(Math.ceil(retryAfterMs / 1000)))
+    const shape = mapping?.respond ?? shared
+    if (shape === undefined) fail(res, status, err)
+    else send(res, status, jsonText(shape.error(wire, status)))
+  }
 
   /** Whether the app has a route for this name now (routes may be added after the bridge is made). */
   const registered = (route: string): boolean => app.hasRoute(route)
@@ -91,12 +108,12 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
       if (next !== undefined) next()
       else if (allowed.size > 0) {
         res.setHeader('Allow', [...allowed].join(', '))
-        fail(res, 405, new TalkError('METHOD_NOT_ALLOWED', `${method.slice(0, 16)} is not allowed here`))
-      } else fail(res, 404, new TalkError('NOT_FOUND', 'No route for this path'))
+        failWith(res, 405, new TalkError('METHOD_NOT_ALLOWED', `${method.slice(0, 16)} is not allowed here`), undefined)
+      } else failWith(res, 404, new TalkError('NOT_FOUND', 'No route for this path'), undefined)
       return
     }
     if (app.draining) {
-      fail(res, 503, new TalkError('UNAVAILABLE', 'Server is shutting down'))
+      failWith(res, 503, new TalkError('UNAVAILABLE', 'Server is shutting down'), chosen.mapping)
       return
     }
 
@@ -107,23 +124,32 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
       handshake = await app.runHandshake(req)
       payload = await readJsonBody(req, limit, app.codec, app.jsonLimits)
     } catch (err) {
-      if (err instanceof TalkError) fail(res, statusOf(err.code), err)
-      else if (!res.headersSent && !req.destroyed) fail(res, 500, err)
+      if (err instanceof TalkError) failWith(res, statusOf(err.code), err, chosen.mapping)
+      else if (!res.headersSent && !req.destroyed) failWith(res, 500, err, chosen.mapping)
       return
     }
 
-    const body = merge(queryOf(url, q), payload, chosen.params)
+    const query = queryOf(url, q)
+    // Credentials a hook read from the query (auth's `?token=`) are not the handler's data.
+    if (handshake.concealed !== undefined) for (const key of handshake.concealed) delete query[key]
+    const body = merge(query, payload, chosen.params)
     // Trace context is envelope, not payload, as on the socket: the W3C header, or else a body field.
     const trace = traceContext(req.headers.traceparent) ?? traceContext(body['traceparent'])
     if ('traceparent' in body) delete body['traceparent']
     const client = new HttpClient(randomUUID(), handshake.user, handshake.state, handshake.view())
     const { mapping } = chosen
+    const shape = mapping.respond ?? shared
     const responder: Responder = {
       success(_ctx: Context, reply: object | undefined) {
-        send(res, mapping.status, encodeSuccess(undefined, reply, app.codec))
+        const text = shape === undefined
+          ? encodeSuccess(undefined, reply, app.codec)
+          : jsonText(shape.success({ ...(reply as Record<string, unknown> | undefined) }))
+        send(res, mapping.status, text)
       },
       failure(_ctx: Context, err: unknown) {
-        send(res, statusOf(toWireError(err).code), encodeError(undefined, err, app.codec))
+        const status = statusOf(toWireError(err).code)
+        if (shape === undefined && !hasRetryAfter(err)) send(res, status, encodeError(undefined, err, app.codec))
+        else failWith(res, status, err, mapping)
       },
     }
     await app.handle(client, responder, trace === undefined ? { name: mapping.route, ref: undefined, body } : { name: mapping.route, ref: undefined, body, trace })
@@ -144,6 +170,16 @@ function send(res: ServerResponse, status: number, text: string): void {
   if (!res.req.complete) headers.Connection = 'close'
   res.writeHead(status, headers)
   res.end(text)
+}
+
+/** JSON text of a shaped body; `undefined` (a missing field) is written as `null`, never as nothing. */
+function jsonText(value: unknown): string {
+  return JSON.stringify(value) ?? 'null'
+}
+
+/** Whether an error says how long to wait (`details.retryAfterMs`, as RATE_LIMITED does). */
+function hasRetryAfter(err: unknown): boolean {
+  return err instanceof TalkError && typeof (err.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs === 'number'
 }
 
 function fail(res: ServerResponse, status: number, err: unknown): void {

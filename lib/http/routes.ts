@@ -1,5 +1,6 @@
 import { match, parse, type MatchFunction, type Token } from 'path-to-regexp'
 import { isPattern, registeredName } from '../router'
+import { checkRespond, type Respond } from './respond'
 
 /** HTTP methods a mapping may name; HEAD is answered by the GET mapping of the same path. */
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
@@ -13,6 +14,8 @@ export interface HttpTarget {
   route: string
   /** HTTP status of a success reply (default 200; `resource()` uses 201 for create). */
   status?: number
+  /** How this route's answers are written (default: the bridge's `respond`, else Talk's envelope); see `legacy()`. */
+  respond?: Respond
 }
 
 /**
@@ -34,6 +37,8 @@ export interface CompiledMapping {
   /** The Talk route name in slash form. */
   route: string
   status: number
+  /** This mapping's answer shape, when it has its own. */
+  respond: Respond | undefined
   /** Names of the path's parameters, in order. */
   params: string[]
   /** The path pattern in OpenAPI form, e.g. `/documents/{id}`. */
@@ -88,6 +93,7 @@ export function compileRoutes(routes: HttpRoutes): CompiledMapping[] {
       path,
       route,
       status,
+      respond: checkRespond(target.respond, `mapping "${key}": respond`),
       params,
       openapiPath: toOpenApiPath(tokens, params),
       match: matcher,
