@@ -15,6 +15,12 @@ export interface GuardOptions {
   maxConnectionsPerIp?: number
   /** How long the handshake hooks may take, in ms; past it, HTTP 504 (default 10000). Also the header timeout of `listen()`'s server. */
   handshakeTimeout?: number
+  /**
+   * Handshakes whose hooks may be waiting at once (an async verifier, a database look-up); past it a
+   * new upgrade gets HTTP 503 with `Retry-After`, so a reconnect storm queues at the clients instead
+   * of piling up here (default 1000; 0: no limit). Hooks that return at once never wait.
+   */
+  maxHandshakes?: number
 }
 
 /** Seconds a refused client is told to wait (`Retry-After`) when the node is full or its address is over its limit. */
@@ -31,6 +37,9 @@ export class HandshakeGuard {
   private readonly lenient: OriginCheck | undefined
   private warned = false
   private readonly releaseOne = (): void => this.limits.release(undefined)
+  private readonly maxHandshakes: number
+  /** Handshakes whose hooks are waiting now. */
+  private waiting = 0
 
   constructor(
     options: GuardOptions,
@@ -38,6 +47,7 @@ export class HandshakeGuard {
   ) {
     this.limits = new ConnectionLimits(count('maxConnections', options.maxConnections ?? 10_000), count('maxConnectionsPerIp', options.maxConnectionsPerIp ?? 0))
     this.handshakeTimeout = count('handshakeTimeout', options.handshakeTimeout ?? 10_000)
+    this.maxHandshakes = count('maxHandshakes', options.maxHandshakes ?? 1000)
     const policy = options.origins ?? defaultOriginPolicy()
     this.allowed = originCheck(policy)
     // Outside production the default lets every origin in; say once what production would refuse.
@@ -49,6 +59,9 @@ export class HandshakeGuard {
    * An admitted request is counted until its socket closes, however the handshake ends.
    */
   admit(req: IncomingMessage, socket: Duplex): TalkError | undefined {
+    if (this.maxHandshakes > 0 && this.waiting >= this.maxHandshakes) {
+      return new TalkError('UNAVAILABLE', 'Too many connections are being set up: retry shortly')
+    }
     const perIp = this.limits.maxConnectionsPerIp > 0
     const ip = perIp ? req.socket.remoteAddress : undefined
     const refused = this.limits.acquire(ip)
@@ -70,16 +83,27 @@ export class HandshakeGuard {
     return err.code === 'UNAVAILABLE' || err.code === 'RATE_LIMITED' ? { 'Retry-After': RETRY_AFTER_SECONDS } : {}
   }
 
-  /** Rejects with TIMEOUT (HTTP 504) when `work` takes longer than the handshake timeout; 0 turns it off. */
+  /**
+   * Rejects with TIMEOUT (HTTP 504) when `work` (hooks that wait) takes longer than the handshake
+   * timeout; 0 turns it off. Counted against `maxHandshakes` until it settles or times out.
+   */
   deadline<T>(work: Promise<T>): Promise<T> {
-    if (this.handshakeTimeout === 0) return work
+    this.waiting++
+    if (this.handshakeTimeout === 0) return work.finally(this.uncount)
     let timer: NodeJS.Timeout | undefined
     const expired = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new TalkError('TIMEOUT', 'Handshake took too long')), this.handshakeTimeout)
     })
-    // The hooks keep running after a timeout; whatever they do then is ignored.
+    // The hooks keep running after a timeout; whatever they do then is ignored (and no longer counted).
     work.catch(() => undefined)
-    return Promise.race([work, expired]).finally(() => clearTimeout(timer))
+    return Promise.race([work, expired]).finally(() => {
+      clearTimeout(timer)
+      this.uncount()
+    })
+  }
+
+  private readonly uncount = (): void => {
+    this.waiting--
   }
 }
 
