@@ -1,13 +1,15 @@
 // The package as a user installs it: `npm pack` of a clean copy of the repository (no dist: its
 // `prepack` builds it), then the tarball unpacked into a fresh ESM project and a fresh CommonJS project,
 // type-checked with `skipLibCheck: false` against the packed .d.ts files, compiled and run: a server
-// from `talk`, a client from `talk/client`, one request. Nothing is fetched: the projects get only the
+// from `talk`, a client from `talk/client`, one request; and the docs' first apps (the guide's, the
+// README's two), pasted as they are, each listening on PORT by itself. Nothing is fetched: the projects get only the
 // package's own `dependencies` (linked from this repository's node_modules) and @types/node, so a
 // runtime import or a type the package forgot to declare fails here.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { TestClient } from '../../lib/testing'
 
 const ROOT = join(__dirname, '..', '..')
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
@@ -38,6 +40,13 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ said, refused, bundleExportsConnect: /export\\s*\\{[^}]*\\bconnect\\b/.test(bundle) }))
 }
 `
+
+/** Doc snippets a user pastes into their project, by the name they get there. */
+const SNIPPETS = {
+  'first-app.ts': join(ROOT, 'examples', 'guide', 'first-app.ts'),
+  'readme-app.ts': join(__dirname, '..', 'demo', 'readme-app.ts'),
+  'readme-auth.ts': join(__dirname, '..', 'demo', 'readme-auth.ts'),
+}
 
 const COMPILER_OPTIONS = {
   target: 'ES2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, skipLibCheck: false, types: ['node'], outDir: 'out',
@@ -88,7 +97,8 @@ function consumer(kind: 'esm' | 'cjs'): string {
   }
   const manifest = kind === 'esm' ? { name: 'consumer-esm', private: true, type: 'module' } : { name: 'consumer-cjs', private: true }
   writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest))
-  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: COMPILER_OPTIONS, include: ['main.ts'] }))
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: COMPILER_OPTIONS, include: ['*.ts'] }))
+  for (const [name, source] of Object.entries(SNIPPETS)) cpSync(source, join(dir, name))
   // ESM runs main() at the top level with await; CommonJS cannot, so it calls it.
   const start = kind === 'esm' ? 'await main()\n' : 'main().catch((err: unknown) => { console.error(err); process.exit(1) })\n'
   writeFileSync(join(dir, 'main.ts'), PROGRAM + start)
@@ -98,6 +108,29 @@ function consumer(kind: 'esm' | 'cjs'): string {
     throw new Error(`tsc failed in the ${kind} project:\n${(err as { stdout?: string }).stdout ?? String(err)}`)
   }
   return execFileSync(process.execPath, [join(dir, 'out', 'main.js')], { cwd: dir, encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'silent' } }).trim()
+}
+
+/** Runs a compiled snippet of a consumer project with PORT=0, hands its printed URL to `use`, then stops it. */
+async function runSnippet(kind: 'esm' | 'cjs', name: string, use: (url: string) => Promise<void>): Promise<void> {
+  const child = spawn(process.execPath, [join(work, kind, 'out', name)], { env: { ...process.env, PORT: '0', LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = ''
+      let err = ''
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString()
+        const found = /listening on (ws:\/\/\S+)/.exec(out)
+        if (found !== null) resolve(found[1] as string)
+      })
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()))
+      void exited.then(() => reject(new Error(`${kind}/${name} exited before listening:\n${out}${err}`)))
+    })
+    await use(url)
+  } finally {
+    child.kill('SIGTERM')
+    await exited
+  }
 }
 
 describe('the packed package', () => {
@@ -125,4 +158,18 @@ describe('the packed package', () => {
   it.each(['esm', 'cjs'] as const)('type-checks with skipLibCheck false, compiles and runs a server and a client in a fresh %s project', (kind) => {
     expect(JSON.parse(consumer(kind))).toEqual({ said: 'HI', refused: 'NOT_FOUND', bundleExportsConnect: true })
   }, 60_000)
+
+  // The snippets were type-checked with main.ts above; here they run, each started by its own last line.
+  it.each(['esm', 'cjs'] as const)('runs the guide\'s and the README\'s first apps as they are in the %s project, on PORT', async (kind) => {
+    await runSnippet(kind, 'first-app.js', async (url) => {
+      const client = await TestClient.connect(url)
+      expect(await client.request('greeting/get')).toEqual({ status: 'success', ref: 1, text: 'hello' })
+      await client.close()
+    })
+    await runSnippet(kind, 'readme-app.js', async (url) => {
+      const client = await TestClient.connect(url)
+      expect(await client.request('document:create', { id: 'hello-world' })).toEqual({ status: 'success', ref: 1 })
+      await client.close()
+    })
+  }, 30_000)
 })
