@@ -1,6 +1,6 @@
 // The package as a user installs it: `npm pack` of a clean copy of the repository (no dist: its
 // `prepack` builds it), then the tarball unpacked into a fresh ESM project and a fresh CommonJS project,
-// type-checked with `skipLibCheck: false` against the packed .d.ts files, compiled and run: a server
+// type-checked (the ESM one with `skipLibCheck: false` against the packed .d.ts files), compiled and run: a server
 // from `talk`, a client from `talk/client`, one request; and the docs' first apps (the guide's, the
 // README's two), pasted as they are, each listening on PORT by itself. Nothing is fetched: the projects get only the
 // package's own `dependencies` (linked from this repository's node_modules) and @types/node, so a
@@ -97,7 +97,10 @@ function consumer(kind: 'esm' | 'cjs'): string {
   }
   const manifest = kind === 'esm' ? { name: 'consumer-esm', private: true, type: 'module' } : { name: 'consumer-cjs', private: true }
   writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest))
-  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: COMPILER_OPTIONS, include: ['*.ts'] }))
+  // The package's .d.ts files are CommonJS declarations whoever imports them, so checking them once (in
+  // the ESM project) covers both; the CommonJS project checks its own code, which saves 10 s of CPU.
+  const compilerOptions = { ...COMPILER_OPTIONS, skipLibCheck: kind === 'cjs' }
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include: ['*.ts'] }))
   for (const [name, source] of Object.entries(SNIPPETS)) cpSync(source, join(dir, name))
   // ESM runs main() at the top level with await; CommonJS cannot, so it calls it.
   const start = kind === 'esm' ? 'await main()\n' : 'main().catch((err: unknown) => { console.error(err); process.exit(1) })\n'
@@ -155,7 +158,7 @@ describe('the packed package', () => {
     expect(Object.keys(packed.manifest.dependencies ?? {}).sort()).toEqual(['@types/ws', 'cookie', 'ioredis', 'jose', 'path-to-regexp', 'pino', 'prom-client', 'ws', 'zod'])
   })
 
-  it.each(['esm', 'cjs'] as const)('type-checks with skipLibCheck false, compiles and runs a server and a client in a fresh %s project', (kind) => {
+  it.each(['esm', 'cjs'] as const)('type-checks, compiles and runs a server and a client in a fresh %s project', (kind) => {
     expect(JSON.parse(consumer(kind))).toEqual({ said: 'HI', refused: 'NOT_FOUND', bundleExportsConnect: true })
   }, 60_000)
 
