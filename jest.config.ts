@@ -11,6 +11,8 @@ const config: Config = {
     '^talk$': '<rootDir>/lib/index.ts',
     '^talk/client$': '<rootDir>/lib/client/index.ts',
     '^talk/testing$': '<rootDir>/lib/testing.ts',
+    // Relative imports spelled for ES modules ('./tasks.js', as in examples/rest-migration) find the .ts source.
+    '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   setupFiles: ['<rootDir>/test/helpers/env.ts'],
   testTimeout: 20000,

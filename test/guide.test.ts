@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { TalkApp } from '../lib'
-import { testServer, type TestServer } from '../lib/testing'
+import { TalkApp } from '../lib'
+import { TestClient, testServer, type TestServer } from '../lib/testing'
 import { STATUS } from '../lib/errors'
 
 const root = join(__dirname, '..')
@@ -29,15 +29,39 @@ describe('docs', () => {
 })
 
 describe('the guide examples', () => {
-  let server: TestServer
-  afterEach(() => server.close())
+  let server: TestServer | undefined
+  afterEach(async () => {
+    await server?.close()
+    server = undefined
+  })
 
-  it('first-app: sets and gets a greeting per client', async () => {
-    server = await testServer(load('first-app'))
-    const [a, b] = await server.clients(2)
-    expect(await a!.request('greeting:set', { text: 'bonjour' })).toEqual({ status: 'success', ref: 1 })
-    expect(await a!.request('greeting/get')).toEqual({ status: 'success', ref: 2, text: 'bonjour' })
-    expect(await b!.request('greeting/get')).toEqual({ status: 'success', ref: 1, text: 'hello' })
+  it('first-app: listens on PORT by itself, and sets and gets a greeting per client', async () => {
+    // The snippet starts itself, as an ES module can (no require.main): PORT=0 picks a free port.
+    const listen = jest.spyOn(TalkApp.prototype, 'listen')
+    const log = jest.spyOn(console, 'log').mockImplementation(() => {})
+    const port = process.env.PORT
+    process.env.PORT = '0'
+    let app: TalkApp | undefined
+    const clients: TestClient[] = []
+    try {
+      app = load('first-app')
+      await listen.mock.results[0]?.value
+      expect(listen.mock.calls).toEqual([[0]])
+      const line = String(log.mock.calls[0]?.[0])
+      expect(line).toMatch(/^listening on ws:\/\/[^:]+:\d+$/)
+      const url = line.slice('listening on '.length)
+      const [a, b] = await Promise.all([TestClient.connect(url), TestClient.connect(url)])
+      clients.push(a, b)
+      expect(await a.request('greeting:set', { text: 'bonjour' })).toEqual({ status: 'success', ref: 1 })
+      expect(await a.request('greeting/get')).toEqual({ status: 'success', ref: 2, text: 'bonjour' })
+      expect(await b.request('greeting/get')).toEqual({ status: 'success', ref: 1, text: 'hello' })
+    } finally {
+      process.env.PORT = port
+      listen.mockRestore()
+      log.mockRestore()
+      await Promise.all(clients.map((c) => c.close()))
+      await app?.close()
+    }
   })
 
   it('middleware: the scoped guard covers document routes only', async () => {

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { bridge, redisAdapter, redisStore, resource, type TalkApp } from 'talk'
-import { buildBrowserBundle } from 'talk/client'
+import { readBrowserBundle } from 'talk/client'
 import { documentsApp, type DocumentsOptions } from './app'
 import type { Doc } from './model'
 import { publicDir, readPublicFiles, serveFiles } from './static-files'
@@ -12,7 +12,7 @@ export interface ServerOptions extends DocumentsOptions {
   port?: number
   /** Interface to bind (default: every interface). */
   host?: string
-  /** Makes the browser client's ES module, served at `/talk-client.js` (default: `buildBrowserBundle()`, once at start-up). */
+  /** Makes the browser client's ES module, served at `/talk-client.js` (default: `readBrowserBundle()`, the package's prebuilt file, once at start-up). */
   clientBundle?: () => Promise<string>
 }
 
@@ -38,7 +38,7 @@ export interface DemoServer {
  */
 export async function startServer(options: ServerOptions = {}): Promise<DemoServer> {
   const files = readPublicFiles(publicDir())
-  files.set('/talk-client.js', { type: 'text/javascript; charset=utf-8', body: await (options.clientBundle ?? buildBrowserBundle)() })
+  files.set('/talk-client.js', { type: 'text/javascript; charset=utf-8', body: await (options.clientBundle ?? readBrowserBundle)() })
   const app = documentsApp(options)
   // The documents over REST too (docs/migrating-from-rest.md): `GET /documents/:id` answers what
   // `document:get` does, `POST /documents/:id` is `document:update`; other paths are the page's.

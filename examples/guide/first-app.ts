@@ -15,6 +15,4 @@ app.route('greeting/get', (ctx) => {
   return { text: greetings.get(ctx.client.id) ?? 'hello' }
 })
 
-if (require.main === module) {
-  app.listen(3000).then(({ url }) => console.log(`listening on ${url}`))
-}
+app.listen(Number(process.env.PORT ?? 3000)).then(({ url }) => console.log(`listening on ${url}`))

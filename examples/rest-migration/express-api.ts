@@ -1,7 +1,7 @@
 // examples/rest-migration/express-api.ts
 import express, { type NextFunction, type Request, type Response } from 'express'
 import type { z } from 'zod'
-import { NewTask, TaskChanges, TaskFilter, userFor, type TaskStore } from './tasks'
+import { NewTask, TaskChanges, TaskFilter, userFor, type TaskStore } from './tasks.js'
 
 class HttpError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly details?: unknown) {

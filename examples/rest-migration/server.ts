@@ -2,9 +2,9 @@
 import type { Server } from 'node:http'
 import express from 'express'
 import { bridge, resource, type TalkApp } from 'talk'
-import { legacyRoutes } from './express-api'
-import { talkApi } from './talk-api'
-import { TaskStore } from './tasks'
+import { legacyRoutes } from './express-api.js'
+import { talkApi } from './talk-api.js'
+import { TaskStore } from './tasks.js'
 
 /** During the move: one port, old REST clients and new socket clients, one set of handlers. */
 export function startServer(port = 3000): Promise<{ server: Server; app: TalkApp }> {
@@ -19,8 +19,4 @@ export function startServer(port = 3000): Promise<{ server: Server; app: TalkApp
     const server = api.listen(port, () => resolve({ server, app }))
     app.attach(server)
   })
-}
-
-if (require.main === module) {
-  startServer(Number(process.env.PORT ?? 3000)).then(({ server }) => console.log('listening on', server.address()))
 }

@@ -1,8 +1,8 @@
 // examples/rest-migration/standalone.ts
 import { createServer, type Server } from 'node:http'
 import { bridge, resource, type TalkApp } from 'talk'
-import { talkApi } from './talk-api'
-import { TaskStore } from './tasks'
+import { talkApi } from './talk-api.js'
+import { TaskStore } from './tasks.js'
 
 /** After the move: no Express, Talk answers HTTP and WebSocket on its own port. */
 export function startStandalone(port = 3000): Promise<{ server: Server; app: TalkApp }> {
@@ -10,8 +10,4 @@ export function startStandalone(port = 3000): Promise<{ server: Server; app: Tal
   const server = createServer(bridge(app, { routes: resource('/tasks', 'task'), openapi: { info: { title: 'Tasks', version: '2.0.0' } } }))
   app.attach(server)
   return new Promise((resolve) => server.listen(port, () => resolve({ server, app })))
-}
-
-if (require.main === module) {
-  startStandalone(Number(process.env.PORT ?? 3000)).then(({ server }) => console.log('listening on', server.address()))
 }

@@ -1,7 +1,7 @@
 // examples/rest-migration/talk-api.ts
 import { talk, TalkError, type Client, type TalkApp } from 'talk'
 import { z } from 'zod'
-import { NewTask, TaskChanges, TaskFilter, userFor, type TaskStore } from './tasks'
+import { NewTask, TaskChanges, TaskFilter, userFor, type TaskStore } from './tasks.js'
 
 const TaskId = z.object({ id: z.string() })
 

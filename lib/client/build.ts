@@ -8,8 +8,10 @@ import { dirname, join } from 'node:path'
 const ENTRY = "export { connect, createClient, TalkClient, TalkError, backoffDelay } from './browser'"
 
 /**
- * Builds the browser ES module (exports `connect`, `createClient`, `TalkClient`, `TalkError`) in memory
- * with esbuild, minified, and resolves with its JavaScript. Needs the `esbuild` package (a dev dependency).
+ * Builds the browser ES module (exports `connect`, `createClient`, `TalkClient`, `TalkError`, `backoffDelay`)
+ * in memory with esbuild, minified, and resolves with its JavaScript. A build-time tool of this repository
+ * (esbuild is a dev dependency, and this file is left out of the package): `npm run build` writes the bundle
+ * the package ships, which `readBrowserBundle()` reads.
  *
  * @example
  * const js = await buildBrowserBundle()
@@ -33,7 +35,7 @@ export async function buildBrowserBundle(): Promise<string> {
   return file.text
 }
 
-/** Writes the bundle to a file (default dist/browser/talk-client.js): `npm run build:client`. */
+/** Writes the bundle to a file (default dist/browser/talk-client.js under the working directory): `npm run build` and `npm run build:client`. */
 export async function writeBrowserBundle(path = join(process.cwd(), 'dist', 'browser', 'talk-client.js')): Promise<string> {
   await mkdir(dirname(path), { recursive: true })
   await writeFile(path, await buildBrowserBundle())

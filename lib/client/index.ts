@@ -42,4 +42,4 @@ export function createClient<R extends RouteMap = RouteMap>(url: string, options
 export function connect<R extends RouteMap = RouteMap>(url: string, options: NodeClientOptions = {}): Promise<TalkClient<R>> {
   return createClient<R>(url, options).opened()
 }
-export { buildBrowserBundle, writeBrowserBundle } from './build'
+export { browserBundlePath, readBrowserBundle } from './bundle'

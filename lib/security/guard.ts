@@ -3,11 +3,11 @@ import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { TalkError } from '../errors'
 import { ConnectionLimits } from './limits'
-import { defaultOriginPolicy, originCheck, type OriginCheck, type OriginPolicy } from './origin'
+import { DEFAULT_ORIGIN_POLICY, originCheck, type OriginCheck, type OriginPolicy } from './origin'
 
 /** The handshake defences `talk()` takes as options; each has a default (see docs/operations.md). */
 export interface GuardOptions {
-  /** Browser origins allowed to connect (default `'same-origin'` when NODE_ENV is production, else `'*'`). */
+  /** Browser origins allowed to connect (default `'same-origin'`; `'*'` lets every page in). */
   origins?: OriginPolicy
   /** Connections (and handshakes in progress) this node holds at most; past it, HTTP 503 (default 10000; 0: no limit). */
   maxConnections?: number
@@ -34,7 +34,7 @@ export class HandshakeGuard {
   readonly handshakeTimeout: number
   private readonly limits: ConnectionLimits
   private readonly allowed: OriginCheck
-  private readonly lenient: OriginCheck | undefined
+  private readonly byDefault: boolean
   private warned = false
   private readonly releaseOne = (): void => this.limits.release(undefined)
   private readonly maxHandshakes: number
@@ -48,10 +48,8 @@ export class HandshakeGuard {
     this.limits = new ConnectionLimits(count('maxConnections', options.maxConnections ?? 10_000), count('maxConnectionsPerIp', options.maxConnectionsPerIp ?? 0))
     this.handshakeTimeout = count('handshakeTimeout', options.handshakeTimeout ?? 10_000)
     this.maxHandshakes = count('maxHandshakes', options.maxHandshakes ?? 1000)
-    const policy = options.origins ?? defaultOriginPolicy()
-    this.allowed = originCheck(policy)
-    // Outside production the default lets every origin in; say once what production would refuse.
-    this.lenient = options.origins === undefined && policy === '*' ? originCheck('same-origin') : undefined
+    this.allowed = originCheck(options.origins ?? DEFAULT_ORIGIN_POLICY)
+    this.byDefault = options.origins === undefined
   }
 
   /**
@@ -69,11 +67,12 @@ export class HandshakeGuard {
     // 'close' comes once; without a per-address limit one shared listener uncounts any socket.
     socket.on('close', perIp ? () => this.limits.release(ip) : this.releaseOne)
     if (!this.allowed(req.headers)) {
+      // A page on a dev server at another port meets the default first: say once how to let it in.
+      if (this.byDefault && !this.warned) {
+        this.warned = true
+        this.log.warn({ origin: req.headers.origin, host: req.headers.host }, "cross-origin WebSocket refused by the default same-origin policy; list the page's origin in talk({ origins })")
+      }
       return new TalkError('FORBIDDEN', 'Origin not allowed')
-    }
-    if (this.lenient !== undefined && !this.warned && !this.lenient(req.headers)) {
-      this.warned = true
-      this.log.warn({ origin: req.headers.origin }, "cross-origin WebSocket accepted because NODE_ENV is not production; set talk({ origins }) before deploying")
     }
     return undefined
   }

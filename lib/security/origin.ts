@@ -21,12 +21,10 @@ export type OriginPolicy =
 export type OriginCheck = (headers: IncomingHttpHeaders) => boolean
 
 /**
- * The policy `talk()` uses when none is given: `'same-origin'` when `NODE_ENV` is `production`,
- * otherwise `'*'` (with a warning logged once for a cross-origin page, see docs/operations.md).
+ * The policy `talk()` uses when none is given, whatever `NODE_ENV` says: `'same-origin'`. A page served
+ * elsewhere (a dev server on another port, another site) is refused with HTTP 403 until listed in `origins`.
  */
-export function defaultOriginPolicy(env: NodeJS.ProcessEnv = process.env): OriginPolicy {
-  return env['NODE_ENV'] === 'production' ? 'same-origin' : '*'
-}
+export const DEFAULT_ORIGIN_POLICY = 'same-origin' satisfies OriginPolicy
 
 /**
  * Compiles an origin policy once at start-up. Throws a TypeError for an entry that is not an origin.

@@ -242,19 +242,43 @@ describe('origin defaults', () => {
     }
   }
 
-  it('in production, allows only the page\'s own host unless told otherwise', async () => {
-    process.env.NODE_ENV = 'production'
+  const warnings = (capture: LogCapture): unknown[] =>
+    capture.lines.map((l) => JSON.parse(l) as { level: number; msg: string; origin?: string; host?: string }).filter((l) => l.level === 40)
+
+  it.each(['development', 'test', 'production', undefined])('with NODE_ENV %s, allows only the page\'s own host unless told otherwise', async (nodeEnv) => {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV
+    else process.env.NODE_ENV = nodeEnv
     expect((await tryOrigin({}, 'http://127.0.0.1:PORT')).status).toBe(101)
     expect((await tryOrigin({}, 'https://evil.example')).status).toBe(403)
     expect((await tryOrigin({ origins: '*' }, 'https://evil.example')).status).toBe(101)
   })
 
-  it('outside production, allows every origin and warns once about a cross-origin page', async () => {
-    process.env.NODE_ENV = 'development'
-    const { status, capture } = await tryOrigin({}, 'https://evil.example')
-    expect(status).toBe(101)
-    const warnings = capture.lines.map((l) => JSON.parse(l) as { level: number; msg: string; origin?: string }).filter((l) => l.level === 40)
-    expect(warnings).toEqual([expect.objectContaining({ origin: 'https://evil.example', msg: expect.stringContaining('NODE_ENV is not production') })])
+  it('refuses a cross-site page by default with 403 FORBIDDEN, and says once in the log how to let it in', async () => {
+    const capture = new LogCapture()
+    const app = talk({ logger: capture.logger })
+    app.route('ping', () => ({ pong: true }))
+    const server = await testServer(app)
+    try {
+      for (const origin of ['http://localhost:5173', 'https://evil.example']) {
+        const res = await rawHttp(server.port, upgradeRequest(server.port, { headers: { Origin: origin } }))
+        res.socket.destroy()
+        expect({ status: res.status, body: JSON.parse(res.body) as unknown }).toEqual({ status: 403, body: refusal('FORBIDDEN', 'Origin not allowed') })
+      }
+      expect(warnings(capture)).toEqual([expect.objectContaining({
+        origin: 'http://localhost:5173', host: `127.0.0.1:${server.port}`, msg: expect.stringContaining('default same-origin policy'),
+      })])
+      // A Node client sends no Origin: it is not a browser page, and connects as before.
+      const c = await server.client()
+      expect(await c.request('ping')).toEqual({ status: 'success', ref: 1, pong: true })
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('logs nothing for a refusal by an origins list the app chose', async () => {
+    const { status, capture } = await tryOrigin({ origins: ['https://app.example.com'] }, 'https://evil.example')
+    expect(status).toBe(403)
+    expect(warnings(capture)).toEqual([])
   })
 
   it('refuses bad origin lists at start-up with a TypeError', () => {

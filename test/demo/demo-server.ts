@@ -1,9 +1,9 @@
 import pino from 'pino'
 import { TestClient, type Frame } from 'talk/testing'
 import { startServer, type DemoServer, type ServerOptions } from '../../examples/documents/server'
-import { buildBrowserBundle } from 'talk/client'
+import { buildBrowserBundle } from '../../lib/client/build'
 
-// The browser client is built once per test file, from source.
+// The browser client is built once per test file, from source (the package ships a prebuilt one: readBrowserBundle()).
 let bundle: Promise<string> | undefined
 const clientBundle = (): Promise<string> => (bundle ??= buildBrowserBundle())
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { SignJWT } from 'jose'
 import { TalkApp } from 'talk'
 import { TestClient } from 'talk/testing'
 
@@ -48,6 +49,42 @@ describe("the README's Talk app", () => {
       await Promise.all([client1.close(), client2.close()])
     } finally {
       process.env.PORT = port
+      listen.mockRestore()
+      log.mockRestore()
+      await app?.close()
+    }
+  })
+})
+
+describe("the README's app with auth", () => {
+  const SECRET = 'a test secret of at least thirty-two bytes'
+
+  it('is test/demo/readme-auth.ts, which the type-check covers', () => {
+    expect(snippet('What the demo shows')).toBe(readFileSync(join(__dirname, 'readme-auth.ts'), 'utf8'))
+  })
+
+  it('listens on PORT, refuses a connection without a token with 401, and knows the token\'s user', async () => {
+    const listen = jest.spyOn(TalkApp.prototype, 'listen')
+    const log = jest.spyOn(console, 'log').mockImplementation(() => {})
+    const saved = { PORT: process.env.PORT, JWT_SECRET: process.env.JWT_SECRET }
+    Object.assign(process.env, { PORT: '0', JWT_SECRET: SECRET })
+    let app: TalkApp | undefined
+    try {
+      require('./readme-auth')
+      app = listen.mock.contexts[0] as TalkApp
+      await listen.mock.results[0]?.value
+      expect(listen.mock.calls).toEqual([[0]])
+      const url = String(log.mock.calls[0]?.[0]).slice('listening on '.length)
+      await expect(TestClient.connect(url)).rejects.toThrow('HTTP 401')
+      const token = await new SignJWT({ name: 'ann' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(new TextEncoder().encode(SECRET))
+      const client = await TestClient.connect(url, { query: `token=${token}` })
+      expect(await client.request('me')).toEqual({ status: 'success', ref: 1, name: 'ann' })
+      await client.close()
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key]
+        else process.env[key] = value
+      }
       listen.mockRestore()
       log.mockRestore()
       await app?.close()

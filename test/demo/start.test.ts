@@ -1,4 +1,4 @@
-// `npm start` as a user runs it: the build (`prestart`), then the compiled entry point in its own
+// `npm start` as a user runs it: the build (`prestart`: tsc, then the browser bundle), then the compiled entry point in its own
 // process, which finds `talk` by package self-reference as an installed app would; stopped with SIGTERM.
 import { execFileSync, spawn } from 'node:child_process'
 import * as path from 'node:path'
@@ -10,9 +10,11 @@ const ENTRY = path.join(ROOT, 'dist', 'examples', 'documents', 'server.js')
 describe('the demo entry point (npm start)', () => {
   beforeAll(() => {
     execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' })
+    // `npm run build`'s second step: the browser bundle the page loads, which the demo reads from dist.
+    execFileSync(process.execPath, [path.join(ROOT, 'dist', 'lib', 'client', 'build.js')], { cwd: ROOT, stdio: 'pipe' })
   }, 60_000)
 
-  it('prints its URL, serves the seed conversation, and on SIGTERM closes clients with 1001 and exits 0', async () => {
+  it('prints its URL, serves the prebuilt browser client and the seed conversation, and on SIGTERM closes clients with 1001 and exits 0', async () => {
     const child = spawn(process.execPath, [ENTRY], { cwd: ROOT, env: { ...process.env, PORT: '0', LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] })
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
     try {
@@ -25,6 +27,8 @@ describe('the demo entry point (npm start)', () => {
         })
         void exited.then((code) => reject(new Error(`the demo exited with ${code} before printing its URL`)))
       })
+      // The page's client is the prebuilt bundle from dist: no esbuild at run time.
+      expect(await (await fetch(`${url.replace('ws:', 'http:')}/talk-client.js`)).text()).toMatch(/export\s*\{[^}]*\bconnect\b/)
       const client = await TestClient.connect(`${url}/?user=ann`)
       expect(await client.request('document:create', { id: 'hello-world' })).toEqual({ status: 'success', ref: 1 })
       child.kill('SIGTERM')

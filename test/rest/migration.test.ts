@@ -128,10 +128,39 @@ describe('examples/rest-migration', () => {
     expect(Object.keys(doc.paths)).toEqual(['/tasks', '/tasks/{id}'])
   })
 
+  it.each([
+    ['the bridge in front of Express', [], 'server', 'startServer'],
+    ['Talk alone', ['standalone'], 'standalone', 'startStandalone'],
+  ] as const)('start.ts starts %s on PORT', async (_name, args, file, name) => {
+    // start.ts is an entry point: importing it starts a stage (no require.main, so it runs as an ES module too).
+    type Start = (port?: number) => Promise<{ server: Server; app: TalkApp }>
+    const log = jest.spyOn(console, 'log').mockImplementation(() => {})
+    const saved = { argv: process.argv, port: process.env.PORT }
+    process.argv = [process.argv[0] as string, 'start.js', ...args]
+    process.env.PORT = '0'
+    let start: jest.SpyInstance | undefined
+    try {
+      jest.isolateModules(() => {
+        start = jest.spyOn(require(`../../examples/rest-migration/${file}`) as Record<typeof name, Start>, name)
+        require('../../examples/rest-migration/start')
+      })
+      expect(start?.mock.calls).toEqual([[0]])
+      const started = await (start?.mock.results[0]?.value as ReturnType<Start>)
+      open.push(started)
+      expect(log.mock.calls).toEqual([['listening on', started.server.address()]])
+      const res = await fetch(`http://127.0.0.1:${(started.server.address() as AddressInfo).port}/tasks`)
+      expect(res.status).toBe(401)
+    } finally {
+      process.argv = saved.argv
+      process.env.PORT = saved.port
+      log.mockRestore()
+    }
+  })
+
   it('shows every example file in docs/migrating-from-rest.md exactly as it is', () => {
     const doc = readFileSync(join(root, 'docs/migrating-from-rest.md'), 'utf8')
     const blocks = [...doc.matchAll(/```ts\n(\/\/ examples\/rest-migration\/([\w-]+\.ts)\n[\s\S]*?)```/g)]
-    expect(blocks.map((b) => b[2]).sort()).toEqual(['express-api.ts', 'server.ts', 'standalone.ts', 'talk-api.ts', 'tasks.ts'])
+    expect(blocks.map((b) => b[2]).sort()).toEqual(['express-api.ts', 'server.ts', 'standalone.ts', 'start.ts', 'talk-api.ts', 'tasks.ts'])
     for (const [, code, file] of blocks) {
       expect(code).toBe(readFileSync(join(root, 'examples/rest-migration', file as string), 'utf8'))
     }
