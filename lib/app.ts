@@ -714,14 +714,15 @@ function pathOf(url: string | undefined): string | undefined {
   }
 }
 
-/** Picks the subprotocol to answer with: never one that carries a token (`bearer.<token>`) when another was offered. */
+/**
+ * Picks the subprotocol to answer with: the first offered that does not carry a token. Never a
+ * `bearer.<token>` entry: an offer of nothing else is refused before this (lib/security/guard.ts).
+ */
 function pickProtocol(protocols: Set<string>): string | false {
-  let fallback: string | false = false
   for (const protocol of protocols) {
     if (!protocol.startsWith(PROTOCOL_TOKEN_PREFIX)) return protocol
-    fallback ||= protocol
   }
-  return fallback
+  return false
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
+import { PROTOCOL_TOKEN_PREFIX } from '../../middleware/auth'
 import { TalkError } from '../errors'
 import { ConnectionLimits } from './limits'
 import { defaultOriginPolicy, originCheck, type OriginCheck, type OriginPolicy } from './origin'
@@ -45,7 +46,8 @@ export class HandshakeGuard {
   }
 
   /**
-   * Admits an upgrade request or says why not (a TalkError: UNAVAILABLE, RATE_LIMITED or FORBIDDEN).
+   * Admits an upgrade request or says why not (a TalkError: UNAVAILABLE, RATE_LIMITED, FORBIDDEN, or
+   * BAD_REQUEST for a subprotocol offer of tokens only).
    * An admitted request is counted until its socket closes, however the handshake ends.
    */
   admit(req: IncomingMessage, socket: Duplex): TalkError | undefined {
@@ -57,6 +59,9 @@ export class HandshakeGuard {
     socket.on('close', perIp ? () => this.limits.release(ip) : this.releaseOne)
     if (!this.allowed(req.headers)) {
       return new TalkError('FORBIDDEN', 'Origin not allowed')
+    }
+    if (tokenOnly(req.headers['sec-websocket-protocol'])) {
+      return new TalkError('BAD_REQUEST', `Offer a subprotocol besides ${PROTOCOL_TOKEN_PREFIX}<token> for the server to answer with`)
     }
     if (this.lenient !== undefined && !this.warned && !this.lenient(req.headers)) {
       this.warned = true
@@ -81,6 +86,18 @@ export class HandshakeGuard {
     work.catch(() => undefined)
     return Promise.race([work, expired]).finally(() => clearTimeout(timer))
   }
+}
+
+/**
+ * Whether every subprotocol offered carries a token (`bearer.<token>`). Such an offer cannot be
+ * accepted honestly: a client that offered protocols fails the connection unless the answer names one
+ * (RFC 6455 §4.1, and browsers and `ws` do), and the only one to name would echo the token into the
+ * response (and every proxy log of it).
+ */
+function tokenOnly(header: string | string[] | undefined): boolean {
+  if (header === undefined) return false
+  const offered = (Array.isArray(header) ? header.join(',') : header).split(',').map((p) => p.trim()).filter((p) => p !== '')
+  return offered.length > 0 && offered.every((p) => p.startsWith(PROTOCOL_TOKEN_PREFIX))
 }
 
 function count(name: string, value: number): number {

@@ -87,6 +87,18 @@ describe('attack: hostile handshakes', () => {
     await Promise.all([viaQuery, viaHeader, viaProtocol].map((c) => c.close()))
   })
 
+  it('refuses an offer of token subprotocols only with 400, never echoing the token', async () => {
+    for (const offer of [`bearer.${SECRET}`, `bearer.${SECRET}, bearer.other`]) {
+      const res = await upgrade({ 'Sec-WebSocket-Protocol': offer })
+      expect([res.status, JSON.parse(res.body)]).toEqual([400, refusal('BAD_REQUEST', 'Offer a subprotocol besides bearer.<token> for the server to answer with')])
+      expect(JSON.stringify(res.headers)).not.toContain(SECRET)
+    }
+    // The same token next to a protocol to answer with is accepted, and the answer is that protocol.
+    const res = await upgrade({ 'Sec-WebSocket-Protocol': `bearer.${SECRET}, talk` })
+    expect([res.status, res.headers['sec-websocket-protocol']]).toEqual([101, 'talk'])
+    res.socket.destroy()
+  })
+
   it.each([
     ['query string', { path: '/?token=wrong' }],
     ['Authorization header', { headers: { Authorization: 'Bearer wrong' } }],
