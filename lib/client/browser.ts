@@ -1,4 +1,5 @@
 import type { RouteMap } from '../types'
+import { PROTOCOL_TOKEN_PREFIX, TALK_SUBPROTOCOL } from '../protocol'
 import { TalkClient, type ClientOptions, type SocketLike } from './talk-client'
 
 export { TalkClient } from './talk-client'
@@ -15,21 +16,37 @@ function socketUrl(url: string): string {
   return absolute.href
 }
 
+/** Options of the browser client: the client's own, plus a token for the upgrade. */
+export interface BrowserClientOptions extends ClientOptions {
+  /**
+   * A token for `auth({ from: 'protocol' })` (browsers cannot set headers on a WebSocket): offered
+   * as the subprotocols `talk` and `bearer.<token>`, so the server answers `talk` and never echoes
+   * the token. A function is asked again at every reconnection (for a refreshed token).
+   */
+  token?: string | (() => string | undefined)
+}
+
 /** Creates a browser client on the global WebSocket; it starts connecting at once. */
-export function createClient<R extends RouteMap = RouteMap>(url: string, options: ClientOptions = {}): TalkClient<R> {
-  const createSocket = (target: string): SocketLike => new WebSocket(target) as unknown as SocketLike
-  return new TalkClient<R>(socketUrl(url), createSocket, options)
+export function createClient<R extends RouteMap = RouteMap>(url: string, options: BrowserClientOptions = {}): TalkClient<R> {
+  const { token, ...rest } = options
+  const createSocket = (target: string): SocketLike => {
+    const current = typeof token === 'function' ? token() : token
+    const protocols = current === undefined || current === '' ? undefined : [TALK_SUBPROTOCOL, `${PROTOCOL_TOKEN_PREFIX}${current}`]
+    return new WebSocket(target, protocols) as unknown as SocketLike
+  }
+  return new TalkClient<R>(socketUrl(url), createSocket, rest)
 }
 
 /**
  * Connects from a browser and resolves once welcomed; rejects with DISCONNECTED when the first
- * connection fails. Cookies of the page's origin go with the upgrade request.
+ * connection fails. Cookies of the page's origin go with the upgrade request, and `token` as the
+ * subprotocol `bearer.<token>` next to `talk`.
  *
  * @example
  * import { connect } from '/talk-client.js'
  * const client = await connect('/')
  * client.on('node:create', (node) => render(node))
  */
-export function connect<R extends RouteMap = RouteMap>(url: string, options: ClientOptions = {}): Promise<TalkClient<R>> {
+export function connect<R extends RouteMap = RouteMap>(url: string, options: BrowserClientOptions = {}): Promise<TalkClient<R>> {
   return createClient<R>(url, options).opened()
 }

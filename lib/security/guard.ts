@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
-import { PROTOCOL_TOKEN_PREFIX } from '../../middleware/auth'
 import { TalkError } from '../errors'
+import { PROTOCOL_TOKEN_PREFIX } from '../protocol'
 import { ConnectionLimits } from './limits'
 import { defaultOriginPolicy, originCheck, type OriginCheck, type OriginPolicy } from './origin'
 
