@@ -278,6 +278,12 @@ describe('the documents demo routes', () => {
       }
     })
 
+    it("gives its HTTP server Talk's header timeout, so slowloris and silent sockets get 408 after 10 s", () => {
+      // attach() runs before listen(), so Node checks every quarter of the timeout (test/attack/handshake.test.ts shows the 408s).
+      const server = demo.server.server as typeof demo.server.server & { connectionsCheckingInterval?: number }
+      expect([server.headersTimeout, server.connectionsCheckingInterval]).toEqual([10_000, 2_500])
+    })
+
     it('answers NOT_FOUND for a route the demo does not have', async () => {
       expect(await a.request('document:destroy', { id: 'x' })).toEqual(error(1, 'NOT_FOUND', 'Unknown route "document/destroy"'))
       expect(await a.request('document:list', {})).toMatchObject({ status: 'success', ref: 2 })
