@@ -188,6 +188,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   /** Starts an HTTP server for Talk alone and resolves once it is bound (port 0 picks a free port). */
   async listen(port = 0, host?: string): Promise<Listening> {
     const headersTimeout = this.guard.handshakeTimeout === 0 ? 60_000 : this.guard.handshakeTimeout
+    // Slowloris and silent sockets get 408 after the handshake timeout, as on an attached server (applyHeaderTimeout).
     const timeouts = { headersTimeout, requestTimeout: Math.max(headersTimeout, 300_000), connectionsCheckingInterval: checkingInterval(headersTimeout) }
     const server = createServer(timeouts, (req, res) => {
       if (this.serveOperations(req, res)) return
@@ -218,7 +219,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
    * warning is logged.
    */
   attach(server: Server, options: AttachOptions = {}): this {
-    this.bound(server)
+    this.applyHeaderTimeout(server)
     this.serve(server, options, false)
     void this.start().catch((err: unknown) => this.emit('error', err, undefined))
     return this
@@ -282,7 +283,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
    * quarter of it, with no timer per socket. Its requestTimeout stays the owner's (Node's default,
    * 300 s, is what listen() uses).
    */
-  private bound(server: Server): void {
+  private applyHeaderTimeout(server: Server): void {
     const timeout = this.guard.handshakeTimeout
     if (timeout === 0) return
     if (server.headersTimeout === 0 || server.headersTimeout > timeout) server.headersTimeout = timeout
