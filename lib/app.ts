@@ -202,10 +202,8 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   /** Starts an HTTP server for Talk alone and resolves once it is bound (port 0 picks a free port). */
   async listen(port = 0, host?: string): Promise<Listening> {
     const headersTimeout = this.guard.handshakeTimeout === 0 ? 60_000 : this.guard.handshakeTimeout
-    // A client that never finishes its request headers (slowloris), or sends nothing at all, gets 408
-    // and is closed after the handshake timeout: Node checks every connection that has not finished
-    // its headers each quarter of it, with no timer per socket.
-    const timeouts = { headersTimeout, requestTimeout: Math.max(headersTimeout, 300_000), connectionsCheckingInterval: Math.min(30_000, Math.max(50, headersTimeout / 4)) }
+    // Slowloris and silent sockets get 408 after the handshake timeout, as on an attached server (applyHeaderTimeout).
+    const timeouts = { headersTimeout, requestTimeout: Math.max(headersTimeout, 300_000), connectionsCheckingInterval: checkingInterval(headersTimeout) }
     const server = createServer(timeouts, (req, res) => {
       if (this.serveOperations(req, res)) return
       res.writeHead(426, { 'Content-Type': 'application/json', Upgrade: 'websocket' })
@@ -227,8 +225,17 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     return { port: bound, url: `ws://127.0.0.1:${bound}` }
   }
 
-  /** Serves Talk on an existing HTTP server (an Express app's, say), on one path or all upgrades. */
+  /**
+   * Serves Talk on an existing HTTP server (an Express app's, say), on one path or all upgrades.
+   * Like `listen()`'s server, the one given gets `handshakeTimeout` as its header timeout (lowered,
+   * never raised; left alone when `handshakeTimeout` is 0), so a client that never finishes its
+   * request headers (slowloris) or sends nothing gets 408 and is closed. Attach before the server
+   * listens: Node reads how often it checks (`connectionsCheckingInterval`) when listening starts,
+   * so a server already listening keeps checking at its own pace (every 30 s by default) and a
+   * warning is logged.
+   */
   attach(server: Server, options: AttachOptions = {}): this {
+    this.applyHeaderTimeout(server)
     this.serve(server, options, false)
     const announce = (): void => {
       const address = server.address()
@@ -311,6 +318,31 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   /** Members of a room across every node the adapter reaches. */
   presence(room: string): Promise<PresenceEntry[]> {
     return this.adapter.members(room)
+  }
+
+  /**
+   * Gives a server Talk did not create the header timeout `listen()` gives its own: a client that
+   * never finishes its request headers (slowloris), or sends nothing at all, gets 408 and is closed
+   * after the handshake timeout. Node checks every connection that has not finished its headers each
+   * quarter of it, with no timer per socket. Its requestTimeout stays the owner's (Node's default,
+   * 300 s, is what listen() uses).
+   */
+  private applyHeaderTimeout(server: Server): void {
+    const timeout = this.guard.handshakeTimeout
+    if (timeout === 0) return
+    if (server.headersTimeout === 0 || server.headersTimeout > timeout) server.headersTimeout = timeout
+    // A plain property Node reads when the server starts listening (there is no setter for a running one).
+    const checked = server as Server & { connectionsCheckingInterval?: number }
+    const interval = checkingInterval(timeout)
+    const current = checked.connectionsCheckingInterval ?? 30_000
+    if (current <= interval) return
+    checked.connectionsCheckingInterval = interval
+    if (server.listening) {
+      this.log.warn(
+        { handshakeTimeout: timeout, checkingInterval: current },
+        'attach(): the server already listens, so a connection that never finishes its headers is closed up to checkingInterval ms late; attach before listen()',
+      )
+    }
   }
 
   private serve(server: Server, options: AttachOptions, owned: boolean): void {
@@ -780,6 +812,11 @@ const RESERVED_PREFIX = 'talk'
 /** The room name an app-wide broadcast travels under between nodes: every client is in it. */
 const EVERYONE = `${RESERVED_PREFIX}/everyone`
 
+/** How often Node looks for connections past their header timeout: each quarter of it, 50 ms to 30 s. */
+function checkingInterval(headersTimeout: number): number {
+  return Math.min(30_000, Math.max(50, headersTimeout / 4))
+}
+
 /** A socket error during the upgrade ends the socket (shared by every socket: no closure each). */
 function destroyOnError(this: Duplex): void {
   this.destroy()
@@ -794,14 +831,15 @@ function pathOf(url: string | undefined): string | undefined {
   }
 }
 
-/** Picks the subprotocol to answer with: never one that carries a token (`bearer.<token>`) when another was offered. */
+/**
+ * Picks the subprotocol to answer with: the first offered that does not carry a token. Never a
+ * `bearer.<token>` entry: an offer of nothing else is refused before this (lib/security/guard.ts).
+ */
 function pickProtocol(protocols: Set<string>): string | false {
-  let fallback: string | false = false
   for (const protocol of protocols) {
     if (!protocol.startsWith(PROTOCOL_TOKEN_PREFIX)) return protocol
-    fallback ||= protocol
   }
-  return fallback
+  return false
 }
 
 /**

@@ -208,3 +208,9 @@ export const RESUME_PARAM = 'talk-resume'
 
 /** Upgrade-URL query parameter carrying how many pushes the resuming client has received. */
 export const SEEN_PARAM = 'talk-seen'
+
+/** The `Sec-WebSocket-Protocol` entry prefix that carries a token (`bearer.<token>`); never answered with. */
+export const PROTOCOL_TOKEN_PREFIX = 'bearer.'
+
+/** The subprotocol Talk's browser client offers next to a `bearer.<token>` one, for the server to answer with. */
+export const TALK_SUBPROTOCOL = 'talk'

@@ -3,6 +3,7 @@ import type { HandshakeMiddleware, TalkApp } from '../lib/app'
 import { isThenable } from '../lib/compose'
 import type { Context } from '../lib/context'
 import { CLOSE, TalkError } from '../lib/errors'
+import { PROTOCOL_TOKEN_PREFIX } from '../lib/protocol'
 import type { Handshake, HandshakeHook } from '../lib/handshake'
 import type { Client, HandshakeInfo, Middleware, User } from '../lib/types'
 
@@ -62,8 +63,7 @@ export type UserPredicate = (user: User, ctx: Context) => boolean | Promise<bool
 /** The largest timeout Node accepts (about 24.8 days); longer expiries re-arm when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
-/** The `Sec-WebSocket-Protocol` entry prefix that carries a token (`bearer.<token>`). */
-export const PROTOCOL_TOKEN_PREFIX = 'bearer.'
+export { PROTOCOL_TOKEN_PREFIX }
 
 const RefreshBody = z.object({ token: z.string().min(1).max(16_384) })
 

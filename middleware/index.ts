@@ -4,7 +4,7 @@ export {
   type AuthOptions, type AuthMiddleware, type TokenSource, type Verified, type Verify, type UserPredicate,
 } from './auth'
 export { jwt, type JwtOptions } from './jwt'
-export { validate, toIssues, type ValidateOptions, type ValidationIssue, type Validator } from './validate'
+export { validate, toIssues, MAX_ISSUES, type ValidateOptions, type ValidationIssue, type Validator } from './validate'
 export { loadState, type LoadState, type LoadStateOptions, type LoadStateCache, type MessageLocals } from './load-state'
 export { rateLimit, TokenBucket, type RateLimit, type RateLimitOptions, type RateLimitBy } from './rate-limit'
 export { logger, redact, redactUrl, isSecretKey, REDACTED, type LoggerOptions, type RequestLogger } from './logger'

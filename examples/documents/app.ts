@@ -1,9 +1,9 @@
 import type { Logger } from 'pino'
 import {
-  loadState, logger, memoryStore, talk, TalkError,
+  loadState, logger, memoryStore, talk, TalkError, userKey,
   type Adapter, type Client, type HandshakeMiddleware, type RoomTarget, type Store, type TalkApp,
 } from 'talk'
-import { addNode, deleteNode, documentKey, newDoc, updateData, updateNode, type Changed, type Doc } from './model'
+import { addNode, deleteNode, documentKey, newDoc, updateData, updateNode, wireDoc, type Changed, type Doc } from './model'
 import { routes } from './schemas'
 import { keyedSerial } from './serial'
 import { displayName, nameFromQuery } from './users'
@@ -18,6 +18,12 @@ export interface DocumentsOptions {
   logger?: Logger
   /** Most documents the store may hold; `document:create` past it answers PAYLOAD_TOO_LARGE (default 1000). */
   maxDocuments?: number
+  /**
+   * Most documents one user may have created and not deleted; `document:create` past it answers
+   * FORBIDDEN (default 20). A user is the verified user with `auth`, else the `?user=` name (a
+   * claim: without `auth` a script can take new names, and only `maxDocuments` bounds it).
+   */
+  maxDocumentsPerUser?: number
   /**
    * Authentication put in front of everything, e.g. `auth({ verify: jwt({ secret }), from: 'query' })`.
    * Without it a connection names itself with `?user=` (a display name, not authentication); with
@@ -54,6 +60,8 @@ export function documentsApp(options: DocumentsOptions = {}): TalkApp {
   const store = options.store ?? memoryStore<Doc>()
   const maxDocuments = options.maxDocuments ?? 1000
   if (!Number.isInteger(maxDocuments) || maxDocuments < 1) throw new TypeError('documentsApp(): maxDocuments must be a positive integer')
+  const maxPerUser = options.maxDocumentsPerUser ?? 20
+  if (!Number.isInteger(maxPerUser) || maxPerUser < 1) throw new TypeError('documentsApp(): maxDocumentsPerUser must be a positive integer')
   // resume: a page whose connection drops comes back with its id, its room and every push it missed.
   const app = talk({ logger: options.logger, adapter: options.adapter, resume: true })
   const serial = keyedSerial()
@@ -140,20 +148,51 @@ export function documentsApp(options: DocumentsOptions = {}): TalkApp {
   app.on('leave', (_client, room) => usersChanged(room))
   app.on('lost', (room) => usersChanged(room))
 
+  /** Who a request comes from, as documents record their creator. */
+  const creatorOf = (client: Client): string => userKey(client.user) ?? client.id
+
   app.route('document/create', routes['document/create'], async (ctx) => {
     const id = ctx.body.id
     const room = documentKey(id)
-    await serial(room, async () => {
-      if ((await store.keys('document/')).length >= maxDocuments) {
+    const creator = creatorOf(ctx.client)
+    // One user's creates one at a time, so parallel requests cannot all pass the quota at once.
+    await serial(`creator/${creator}`, () => serial(room, async () => {
+      const keys = await store.keys('document/')
+      if (keys.length >= maxDocuments) {
         throw new TalkError('PAYLOAD_TOO_LARGE', `This server holds at most ${maxDocuments} documents`)
+      }
+      const docs = await Promise.all(keys.map((key) => store.get(key)))
+      if (docs.filter((doc) => doc?.creator === creator).length >= maxPerUser) {
+        throw new TalkError('FORBIDDEN', `You have created ${maxPerUser} documents, the most one user may: delete one first`)
       }
       let created = false
       await store.update(room, (current) => {
         created = current === undefined
-        return created ? newDoc(id) : undefined
+        return created ? newDoc(id, creator) : undefined
       })
       if (!created) throw new TalkError('CONFLICT', `Document ${id} exists`)
       await open(ctx, id)
+      ctx.reply()
+    }))
+  })
+
+  // Only its creator may delete a document (anyone, one stored before creators were recorded).
+  // The others in its room are told; they stay in the room until they open another document.
+  app.route('document/delete', routes['document/delete'], async (ctx) => {
+    const id = ctx.body.id
+    const room = documentKey(id)
+    await serial(room, async () => {
+      const doc = await store.get(room)
+      if (doc === undefined) throw new TalkError('NOT_FOUND', `No document ${id}`)
+      if (doc.creator !== undefined && doc.creator !== creatorOf(ctx.client)) {
+        throw new TalkError('FORBIDDEN', `Only the user who created document ${id} may delete it`)
+      }
+      await store.delete(room)
+      ctx.to(room).send('document:deleted', { document: id })
+      if (ctx.state.document === id) {
+        ctx.leave(room)
+        delete ctx.state.document
+      }
       ctx.reply()
     })
   })
@@ -164,7 +203,7 @@ export function documentsApp(options: DocumentsOptions = {}): TalkApp {
       const document = await store.get(documentKey(id))
       if (document === undefined) throw new TalkError('NOT_FOUND', `No document ${id}`)
       const users = await open(ctx, id)
-      ctx.reply({ document, 'active-users': users })
+      ctx.reply({ document: wireDoc(document), 'active-users': users })
     })
   })
 

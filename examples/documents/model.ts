@@ -20,6 +20,11 @@ export interface Doc {
   version: number
   data: Fields
   nodes: DocNode[]
+  /**
+   * Who created it (the creator's user key), for the per-user quota and `document:delete`; kept in
+   * the store, never sent (`wireDoc`). Absent on documents stored before creators were recorded.
+   */
+  creator?: string
 }
 
 /** The store key and the room of a document: `document/<id>`. */
@@ -33,18 +38,32 @@ export const MAX_NODES = 500
 /** Most fields a document or node holds after a merge. */
 export const MAX_FIELDS = 32
 
+/**
+ * Most bytes a node's or the document's fields take as UTF-8 JSON after a merge. With MAX_NODES it
+ * bounds a whole document, and so a `document:get` reply, to about 1.1 MB.
+ */
+export const MAX_DATA_BYTES = 2048
+
 /** What a change to a document produced: the new document, and the result the route replies with. */
 export interface Changed<R> {
   doc: Doc
   result: R
 }
 
-/** A new, empty document at version 1. */
-export function newDoc(id: string): Doc {
-  return { id, version: 1, data: {}, nodes: [] }
+/** A new, empty document at version 1, created by `creator` (a user key). */
+export function newDoc(id: string, creator?: string): Doc {
+  return creator === undefined ? { id, version: 1, data: {}, nodes: [] } : { id, version: 1, data: {}, nodes: [], creator }
 }
 
-/** Merges `patch` into `fields`: a key set to null is removed. Throws PAYLOAD_TOO_LARGE past MAX_FIELDS. */
+/** The document as clients see it: without its creator. */
+export function wireDoc(doc: Doc): Doc {
+  return { id: doc.id, version: doc.version, data: doc.data, nodes: doc.nodes }
+}
+
+/**
+ * Merges `patch` into `fields`: a key set to null is removed. Throws PAYLOAD_TOO_LARGE past
+ * MAX_FIELDS fields or MAX_DATA_BYTES bytes.
+ */
 export function mergeFields(fields: Fields, patch: Fields): Fields {
   const out: Fields = { ...fields }
   for (const [key, value] of Object.entries(patch)) {
@@ -52,6 +71,7 @@ export function mergeFields(fields: Fields, patch: Fields): Fields {
     else out[key] = value
   }
   if (Object.keys(out).length > MAX_FIELDS) throw new TalkError('PAYLOAD_TOO_LARGE', `At most ${MAX_FIELDS} fields`)
+  if (Buffer.byteLength(JSON.stringify(out)) > MAX_DATA_BYTES) throw new TalkError('PAYLOAD_TOO_LARGE', `Fields take at most ${MAX_DATA_BYTES} bytes`)
   return out
 }
 

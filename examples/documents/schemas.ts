@@ -35,6 +35,7 @@ export const routes = {
   'document/create': { body: DocumentRef },
   'document/get': { body: DocumentRef, reply: z.object({ document: Doc, 'active-users': z.array(z.string()) }) },
   'document/update': { body: z.strictObject({ id: DocumentId, data: Fields }), reply: z.object({ version: z.number(), data: Fields }) },
+  'document/delete': { body: DocumentRef },
   'document/leave': { body: Empty },
   'document/list': {
     body: Empty,

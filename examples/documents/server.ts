@@ -45,6 +45,8 @@ export async function startServer(options: ServerOptions = {}): Promise<DemoServ
   const rest = bridge(app, { routes: resource('/documents', 'document') })
   const page = serveFiles(files)
   const server = createServer((req, res) => rest(req, res, () => page(req, res)))
+  // Before listen(): attach() gives the server its header timeout and how often Node checks it
+  // (read when listening starts), so slowloris and silent sockets get 408 after handshakeTimeout.
   app.attach(server)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

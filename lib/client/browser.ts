@@ -1,4 +1,5 @@
 import type { RouteMap } from '../types'
+import { PROTOCOL_TOKEN_PREFIX, TALK_SUBPROTOCOL } from '../protocol'
 import { TalkClient, type ClientOptions, type SocketLike } from './talk-client'
 
 export { TalkClient } from './talk-client'
@@ -13,6 +14,16 @@ function socketUrl(url: string): string {
   if (absolute.protocol === 'http:') absolute.protocol = 'ws:'
   else if (absolute.protocol === 'https:') absolute.protocol = 'wss:'
   return absolute.href
+}
+
+/** Options of the browser client: the client's own, plus a token for the upgrade. */
+export interface BrowserClientOptions extends ClientOptions {
+  /**
+   * A token for `auth({ from: 'protocol' })` (browsers cannot set headers on a WebSocket): offered
+   * as the subprotocols `talk` and `bearer.<token>`, so the server answers `talk` and never echoes
+   * the token. A function is asked again at every reconnection (for a refreshed token).
+   */
+  token?: string | (() => string | undefined)
 }
 
 /** Heartbeat of a page that is visible (someone is looking: a dead link shows within seconds) and hidden, in ms. */
@@ -31,15 +42,20 @@ interface PageEvents {
  * Creates a browser client on the global WebSocket; it starts connecting at once. It follows the
  * page: `offline` counts the connection lost at once and waits for `online` to reconnect; a page
  * that becomes visible probes its connection (a dead one shows within 2 s); a visible page pings
- * every 5 s, a hidden one every 15 s (unless `heartbeat` is given).
+ * every 5 s, a hidden one every 15 s (unless `heartbeat` is given). `token` is offered as a subprotocol.
  */
-export function createClient<R extends RouteMap = RouteMap>(url: string, options: ClientOptions = {}): TalkClient<R> {
-  const createSocket = (target: string): SocketLike => new WebSocket(target) as unknown as SocketLike
+export function createClient<R extends RouteMap = RouteMap>(url: string, options: BrowserClientOptions = {}): TalkClient<R> {
+  const { token, ...rest } = options
+  const createSocket = (target: string): SocketLike => {
+    const current = typeof token === 'function' ? token() : token
+    const protocols = current === undefined || current === '' ? undefined : [TALK_SUBPROTOCOL, `${PROTOCOL_TOKEN_PREFIX}${current}`]
+    return new WebSocket(target, protocols) as unknown as SocketLike
+  }
   const page = globalThis as unknown as Partial<PageEvents> & { document?: { visibilityState?: string } & Partial<PageEvents> }
   const visible = (): boolean => page.document?.visibilityState !== 'hidden'
-  const paced = options.heartbeat === undefined
-  const heartbeat = paced ? { interval: visible() ? VISIBLE_PING : HIDDEN_PING } : options.heartbeat
-  const client = new TalkClient<R>(socketUrl(url), createSocket, { ...options, heartbeat })
+  const paced = rest.heartbeat === undefined
+  const heartbeat = paced ? { interval: visible() ? VISIBLE_PING : HIDDEN_PING } : rest.heartbeat
+  const client = new TalkClient<R>(socketUrl(url), createSocket, { ...rest, heartbeat })
   const offline = (): void => client.networkLost()
   const online = (): void => client.networkBack()
   const shown = (): void => {
@@ -66,13 +82,14 @@ export function createClient<R extends RouteMap = RouteMap>(url: string, options
 
 /**
  * Connects from a browser and resolves once welcomed; rejects with DISCONNECTED when the first
- * connection fails. Cookies of the page's origin go with the upgrade request.
+ * connection fails. Cookies of the page's origin go with the upgrade request, and `token` as the
+ * subprotocol `bearer.<token>` next to `talk`.
  *
  * @example
  * import { connect } from '/talk-client.js'
  * const client = await connect('/')
  * client.on('node:create', (node) => render(node))
  */
-export function connect<R extends RouteMap = RouteMap>(url: string, options: ClientOptions = {}): Promise<TalkClient<R>> {
+export function connect<R extends RouteMap = RouteMap>(url: string, options: BrowserClientOptions = {}): Promise<TalkClient<R>> {
   return createClient<R>(url, options).opened()
 }

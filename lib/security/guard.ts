@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { TalkError } from '../errors'
+import { PROTOCOL_TOKEN_PREFIX } from '../protocol'
 import { ConnectionLimits } from './limits'
 import { DEFAULT_ORIGIN_POLICY, originCheck, type OriginCheck, type OriginPolicy } from './origin'
 
@@ -53,7 +54,8 @@ export class HandshakeGuard {
   }
 
   /**
-   * Admits an upgrade request or says why not (a TalkError: UNAVAILABLE, RATE_LIMITED or FORBIDDEN).
+   * Admits an upgrade request or says why not (a TalkError: UNAVAILABLE, RATE_LIMITED, FORBIDDEN, or
+   * BAD_REQUEST for a subprotocol offer of tokens only).
    * An admitted request is counted until its socket closes, however the handshake ends.
    */
   admit(req: IncomingMessage, socket: Duplex): TalkError | undefined {
@@ -73,6 +75,9 @@ export class HandshakeGuard {
         this.log.warn({ origin: req.headers.origin, host: req.headers.host }, "cross-origin WebSocket refused by the default same-origin policy; list the page's origin in talk({ origins })")
       }
       return new TalkError('FORBIDDEN', 'Origin not allowed')
+    }
+    if (tokenOnly(req.headers['sec-websocket-protocol'])) {
+      return new TalkError('BAD_REQUEST', `Offer a subprotocol besides ${PROTOCOL_TOKEN_PREFIX}<token> for the server to answer with`)
     }
     return undefined
   }
@@ -104,6 +109,18 @@ export class HandshakeGuard {
   private readonly uncount = (): void => {
     this.waiting--
   }
+}
+
+/**
+ * Whether every subprotocol offered carries a token (`bearer.<token>`). Such an offer cannot be
+ * accepted honestly: a client that offered protocols fails the connection unless the answer names one
+ * (RFC 6455 §4.1, and browsers and `ws` do), and the only one to name would echo the token into the
+ * response (and every proxy log of it).
+ */
+function tokenOnly(header: string | string[] | undefined): boolean {
+  if (header === undefined) return false
+  const offered = (Array.isArray(header) ? header.join(',') : header).split(',').map((p) => p.trim()).filter((p) => p !== '')
+  return offered.length > 0 && offered.every((p) => p.startsWith(PROTOCOL_TOKEN_PREFIX))
 }
 
 function count(name: string, value: number): number {

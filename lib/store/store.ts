@@ -1,6 +1,8 @@
 /**
  * App state that several nodes share (the demo's documents): a key → JSON value map whose
- * `update` is atomic, so two nodes changing one key at once lose nothing.
+ * `update` is atomic, so two nodes changing one key at once lose nothing. Values read (from `get`,
+ * `update` and its `change`) are read-only: the memory store hands out its own deep-frozen value
+ * (a write to it throws), so make changed copies (`{ ...doc, version: doc.version + 1 }`).
  */
 export interface Store<T> {
   /** The value at `key`, or undefined. */

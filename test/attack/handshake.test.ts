@@ -1,8 +1,9 @@
 // The attack suite, part 2: hostile upgrade requests. Each is refused with its HTTP status and JSON
 // body before any socket opens (or served, when it is allowed), then the server serves others, its
 // heap is back near the baseline and no log line holds the secret.
-import { createServer } from 'node:http'
-import { CLOSE, talk } from '../../lib'
+import { createServer, type Server } from 'node:http'
+import type { Socket } from 'node:net'
+import { CLOSE, talk, type TalkApp } from '../../lib'
 import { TestClient, TestServer, testServer } from '../../lib/testing'
 import { heapAfterGc, hostileApp, LogCapture, SECRET, stillServes } from './harness'
 import { closedSocket, rawHttp, tcp, upgradeRequest } from './raw'
@@ -85,6 +86,18 @@ describe('attack: hostile handshakes', () => {
     // The server answers with the protocol that does not carry the token.
     expect(viaProtocol.socket.protocol).toBe('talk')
     await Promise.all([viaQuery, viaHeader, viaProtocol].map((c) => c.close()))
+  })
+
+  it('refuses an offer of token subprotocols only with 400, never echoing the token', async () => {
+    for (const offer of [`bearer.${SECRET}`, `bearer.${SECRET}, bearer.other`]) {
+      const res = await upgrade({ 'Sec-WebSocket-Protocol': offer })
+      expect([res.status, JSON.parse(res.body)]).toEqual([400, refusal('BAD_REQUEST', 'Offer a subprotocol besides bearer.<token> for the server to answer with')])
+      expect(JSON.stringify(res.headers)).not.toContain(SECRET)
+    }
+    // The same token next to a protocol to answer with is accepted, and the answer is that protocol.
+    const res = await upgrade({ 'Sec-WebSocket-Protocol': `bearer.${SECRET}, talk` })
+    expect([res.status, res.headers['sec-websocket-protocol']]).toEqual([101, 'talk'])
+    res.socket.destroy()
   })
 
   it.each([
@@ -309,5 +322,78 @@ describe('a malformed URL on a server Talk shares (attach with a path)', () => {
     } finally {
       await new Promise((resolve) => http.close(resolve))
     }
+  })
+})
+
+describe('a server given to attach()', () => {
+  let http: Server
+  let app: TalkApp
+  let capture: LogCapture
+  let port: number
+  beforeEach(async () => {
+    capture = new LogCapture()
+    http = createServer((_req, res) => res.end('web'))
+    app = hostileApp(capture, { handshakeTimeout: 200 })
+    app.attach(http)
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+    port = (http.address() as { port: number }).port
+  })
+  afterEach(async () => {
+    await app.close()
+    const closed = new Promise((resolve) => http.close(resolve))
+    http.closeAllConnections()
+    await closed
+  })
+
+  /** Everything a socket got until the server closed it. */
+  async function untilClosed(socket: Socket): Promise<string> {
+    const received: Buffer[] = []
+    socket.on('data', (chunk: Buffer) => received.push(chunk))
+    await closedSocket(socket)
+    return Buffer.concat(received).toString()
+  }
+
+  it('cuts off connections that send nothing at all after the handshake timeout', async () => {
+    const sockets = await Promise.all(Array.from({ length: 20 }, () => tcp(port)))
+    for (const answer of await Promise.all(sockets.map(untilClosed))) expect(answer).toMatch(/^(HTTP\/1\.1 408|$)/)
+    await stillServes(new TestServer(app, `ws://127.0.0.1:${port}`, port))
+  })
+
+  it('cuts off clients that trickle their request headers a byte at a time (slowloris)', async () => {
+    const sockets = await Promise.all(Array.from({ length: 20 }, () => tcp(port)))
+    const trickle = setInterval(() => {
+      for (const socket of sockets) if (!socket.destroyed) socket.write('a')
+    }, 50)
+    try {
+      for (const socket of sockets) socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nX-Padding: `)
+      for (const answer of await Promise.all(sockets.map(untilClosed))) expect(answer).toMatch(/^HTTP\/1\.1 408/)
+    } finally {
+      clearInterval(trickle)
+    }
+    await stillServes(new TestServer(app, `ws://127.0.0.1:${port}`, port))
+  })
+
+  it("lowers the server's header timeout to the handshake timeout, and never raises one set lower", () => {
+    expect([http.headersTimeout, http.requestTimeout]).toEqual([200, 300_000])
+    const strict = createServer({ headersTimeout: 100, requestTimeout: 1000 })
+    talk({ logger: capture.logger, handshakeTimeout: 200 }).attach(strict)
+    expect([strict.headersTimeout, strict.requestTimeout]).toEqual([100, 1000])
+    const untouched = createServer()
+    talk({ logger: capture.logger, handshakeTimeout: 0 }).attach(untouched)
+    expect([untouched.headersTimeout, untouched.requestTimeout]).toEqual([60_000, 300_000])
+  })
+
+  it('warns when the server already listens (Node reads its checking interval when listening starts)', async () => {
+    expect(capture.text()).not.toContain('attach(): the server already listens')
+    const listening = createServer()
+    await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve))
+    const late = talk({ logger: capture.logger, handshakeTimeout: 200 })
+    late.attach(listening)
+    expect(capture.lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.level === 40)).toEqual([{
+      level: 40, time: expect.any(Number), pid: process.pid, hostname: expect.any(String), handshakeTimeout: 200, checkingInterval: 30_000,
+      msg: 'attach(): the server already listens, so a connection that never finishes its headers is closed up to checkingInterval ms late; attach before listen()',
+    }])
+    await late.close()
+    await new Promise((resolve) => listening.close(resolve))
   })
 })

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import type { Browser, Page } from 'playwright-core'
-import type { TalkApp } from '../../lib'
+import { auth, type TalkApp } from '../../lib'
 import { buildBrowserBundle } from '../../lib/client/build'
 import type * as BrowserClient from '../../lib/client/browser'
 import type { Connection } from '../../lib/connection'
@@ -114,5 +114,27 @@ describe('TalkClient in a real browser', () => {
     })
     expect(after).toEqual({ id: client2Id, got: { document: { id: 'hello-world', nodes: [task, away] }, 'active-users': ['client1', 'client2'] } })
     expect(errors).toEqual([])
+  })
+
+  it('sends a token as a bearer subprotocol next to talk, and the server answers talk, never the token', async () => {
+    if (browser === undefined) return // no chromium: reason printed by launchBrowser
+    app.use(auth({ from: 'protocol', verify: (token) => (token === 'browser-secret' ? { user: { id: 'carol' } } : undefined) }))
+    app.route('whoami', (ctx) => ({ user: ctx.client.user }))
+    const answered: (string | undefined)[] = []
+    app.on('connection', (connection) => answered.push((connection as unknown as Connection).socket.protocol))
+    page = await browser.newPage()
+    await page.goto(`${origin}/`)
+    await page.waitForFunction(() => (window as unknown as PageGlobals).talkReady === true)
+    const result = await page.evaluate(async () => {
+      const w = window as unknown as PageGlobals
+      let asked = 0
+      const client = await w.Talk.connect('/', { token: () => (++asked, 'browser-secret'), reconnect: false, heartbeat: false })
+      const reply = await client.request('whoami')
+      client.close()
+      const refused = await w.Talk.connect('/', { token: 'wrong', reconnect: false, heartbeat: false }).then(() => 'accepted', (err: Error) => err.name)
+      return { reply, asked, refused }
+    })
+    expect(result).toEqual({ reply: { user: { id: 'carol' } }, asked: 1, refused: 'TalkError' })
+    expect(answered).toEqual(['talk'])
   })
 })

@@ -10,13 +10,15 @@ const missing = missingBrowser()
 const ARTIFACTS = join(__dirname, '..', '..', 'artifacts')
 const VIEWPORT = { width: 520, height: 520 }
 
-type Reading = 'users' | 'tasks' | 'status'
+type Reading = 'users' | 'tasks' | 'status' | 'error' | 'view'
 
 /** Installed in every page before its scripts: what the test reads off the page (no eval: the page's CSP forbids it). */
 function installReaders(): void {
   const read = (kind: string): unknown => {
     if (kind === 'users') return Array.from(document.querySelectorAll('#active-users li'), (li) => li.textContent ?? '')
     if (kind === 'status') return document.getElementById('status')?.dataset.state ?? ''
+    if (kind === 'error') return document.getElementById('error')?.hidden === false ? document.getElementById('error')?.textContent : ''
+    if (kind === 'view') return document.getElementById('document')?.hidden === false ? 'document' : 'lobby'
     return Array.from(document.querySelectorAll<HTMLInputElement>('#tasks li input.name'), (input) => {
       const done = input.parentElement?.querySelector<HTMLInputElement>('input[type=checkbox]')?.checked === true
       return `${done ? '[x]' : '[ ]'} ${input.value}`
@@ -43,6 +45,8 @@ async function until(page: Page, what: string, kind: Reading, expected: unknown)
 const users = 'users'
 const tasks = 'tasks'
 const status = 'status'
+const errorShown = 'error'
+const view = 'view'
 
 async function addTask(page: Page, name: string): Promise<void> {
   await page.fill('#task-input', name)
@@ -153,6 +157,28 @@ if (missing !== undefined && process.env.CI !== 'true') console.warn(`skipping t
     // B closes its tab: A's active users drop B.
     await b.close()
     await until(a, "A's active users after B left", users, ['Ann'])
+    expect(failures).toEqual([])
+  })
+
+  it('lets only the creator delete a document, and the others see it go', async () => {
+    const a = await (await browser.newContext({ viewport: VIEWPORT })).newPage()
+    const b = await (await browser.newContext({ viewport: VIEWPORT })).newPage()
+    const failures: string[] = []
+    for (const page of [a, b]) {
+      await page.addInitScript(installReaders)
+      page.on('pageerror', (err) => failures.push(err.message))
+      page.on('dialog', (dialog) => void dialog.accept())
+    }
+    await a.goto(`${demo.httpUrl}/?user=Ann#plans`)
+    await until(a, 'A opened plans', users, ['Ann'])
+    await b.goto(`${demo.httpUrl}/?user=Bob#plans`)
+    await until(b, 'B opened plans', users, ['Ann', 'Bob'])
+    await b.click('#delete-document')
+    await until(b, 'B may not delete it', errorShown, 'Only the user who created document plans may delete it')
+    await a.click('#delete-document')
+    await until(a, 'A is back in the lobby', view, 'lobby')
+    await until(b, 'B is told', errorShown, 'plans was deleted by its creator')
+    await until(b, 'B is back in the lobby', view, 'lobby')
     expect(failures).toEqual([])
   })
 })

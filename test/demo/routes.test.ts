@@ -2,7 +2,8 @@ import { SignJWT } from 'jose'
 import WebSocket from 'ws'
 import { auth, jwt } from 'talk'
 import { TestClient } from 'talk/testing'
-import { MAX_FIELDS, MAX_NODES } from '../../examples/documents/model'
+import { MAX_DATA_BYTES, MAX_FIELDS, MAX_NODES } from '../../examples/documents/model'
+import { documentsApp } from '../../examples/documents/app'
 import { Demo } from './demo-server'
 
 /** An error reply frame as the demo sends it. */
@@ -49,6 +50,52 @@ describe('the documents demo routes', () => {
       for (const id of ['d1', 'd2', 'd3']) expect(await a.request('document:create', { id })).toMatchObject({ status: 'success' })
       expect(await a.request('document:create', { id: 'd4' })).toEqual(error(4, 'PAYLOAD_TOO_LARGE', 'This server holds at most 3 documents'))
       expect(await a.request('document:get', { id: 'd1' })).toMatchObject({ status: 'success', ref: 5 })
+    })
+  })
+
+  describe('document:delete and the per-user quota', () => {
+    it('deletes a document for its creator, tells the others, and frees its name', async () => {
+      await a.request('document:create', { id: 'doc' })
+      await b.request('document:get', { id: 'doc' })
+      expect(await a.nextPush()).toMatchObject({ command: 'document:users', 'active-users': ['ann', 'bob'] })
+      expect(await a.request('document:delete', { id: 'doc' })).toEqual({ status: 'success', ref: 2 })
+      expect(await b.nextPush()).toEqual({ command: 'document:deleted', document: 'doc' })
+      expect(await b.request('document:get', { id: 'doc' })).toEqual(error(2, 'NOT_FOUND', 'No document doc'))
+      expect(await b.request('node:create', { type: 'task', data: {} })).toEqual(error(3, 'NOT_FOUND', 'No document doc'))
+      expect(await a.request('document:list', {})).toEqual({ status: 'success', ref: 3, documents: [] })
+      expect(await b.request('document:create', { id: 'doc' })).toEqual({ status: 'success', ref: 4 })
+    })
+
+    it('answers FORBIDDEN to anyone but the creator, NOT_FOUND and VALIDATION_FAILED, deleting nothing', async () => {
+      await a.request('document:create', { id: 'doc' })
+      expect(await b.request('document:delete', { id: 'doc' })).toEqual(error(1, 'FORBIDDEN', 'Only the user who created document doc may delete it'))
+      expect(await b.request('document:delete', { id: 'nope' })).toEqual(error(2, 'NOT_FOUND', 'No document nope'))
+      expect(await b.request('document:delete', { id: '' })).toEqual(invalid(3, ['id'], 'too_small'))
+      expect(await b.request('document:delete', {})).toEqual(invalid(4, ['id'], 'invalid_type'))
+      expect(await b.request('document:list', {})).toEqual({ status: 'success', ref: 5, documents: [{ id: 'doc', version: 1, nodes: 0 }] })
+      // The creator is the user, not the connection: ann's second connection may delete it.
+      const ann2 = await demo.client('ann')
+      expect(await ann2.request('document:delete', { id: 'doc' })).toEqual({ status: 'success', ref: 1 })
+    })
+
+    it('answers FORBIDDEN past maxDocumentsPerUser, even to parallel requests, until the user deletes one', async () => {
+      const quota = await Demo.start({ maxDocuments: 10, maxDocumentsPerUser: 2 })
+      try {
+        const ann = await quota.client('ann')
+        const bob = await quota.client('bob')
+        const replies = await Promise.all(['d1', 'd2', 'd3', 'd4', 'd5'].map((id) => ann.request('document:create', { id })))
+        const tooMany = 'You have created 2 documents, the most one user may: delete one first'
+        expect(replies).toEqual([
+          { status: 'success', ref: 1 }, { status: 'success', ref: 2 },
+          error(3, 'FORBIDDEN', tooMany), error(4, 'FORBIDDEN', tooMany), error(5, 'FORBIDDEN', tooMany),
+        ])
+        expect(await bob.request('document:create', { id: 'b1' })).toEqual({ status: 'success', ref: 1 })
+        expect(await ann.request('document:delete', { id: 'd1' })).toEqual({ status: 'success', ref: 6 })
+        expect(await ann.request('document:create', { id: 'd3' })).toEqual({ status: 'success', ref: 7 })
+        expect(() => documentsApp({ maxDocumentsPerUser: 0 })).toThrow(TypeError)
+      } finally {
+        await quota.close()
+      }
     })
   })
 
@@ -169,15 +216,26 @@ describe('the documents demo routes', () => {
       expect(await a.request('node:create', { type: 't', data: {} })).toMatchObject({ status: 'success', version: 2 })
     })
 
-    it(`answers PAYLOAD_TOO_LARGE past ${MAX_NODES} nodes`, async () => {
-      // In batches of 100: a connection may have at most 256 requests waiting.
+    it(`answers PAYLOAD_TOO_LARGE past ${MAX_NODES} nodes or ${MAX_DATA_BYTES} bytes of fields, so a full document's get stays under 1.2 MB`, async () => {
+      expect(await a.request('node:create', { type: 't', data: { a: 'x'.repeat(1500), b: 'y'.repeat(1500) } })).toEqual(
+        error(2, 'PAYLOAD_TOO_LARGE', `Fields take at most ${MAX_DATA_BYTES} bytes`),
+      )
+      expect(await a.request('document:update', { id: 'doc', data: { a: 'é'.repeat(1100) } })).toEqual(
+        error(3, 'PAYLOAD_TOO_LARGE', `Fields take at most ${MAX_DATA_BYTES} bytes`),
+      )
+      // Every node as big as it may be (a 64-character type, fields of 2,048 bytes); in batches of
+      // 100: a connection may have at most 256 requests waiting.
+      const biggest = (i: number) => ({ type: 't'.repeat(64), data: { i, a: 'x'.repeat(1000), b: 'x'.repeat(MAX_DATA_BYTES - 1028) } })
       for (let i = 0; i < MAX_NODES; i += 100) {
-        const batch = await Promise.all(Array.from({ length: 100 }, (_, j) => a.request('node:create', { type: 't', data: { i: i + j } })))
+        const batch = await Promise.all(Array.from({ length: 100 }, (_, j) => a.request('node:create', biggest(i + j))))
         expect(batch.every((r) => r.status === 'success')).toBe(true)
       }
       expect(await a.request('node:create', { type: 't', data: {} })).toEqual(
-        error(MAX_NODES + 2, 'PAYLOAD_TOO_LARGE', `A document holds at most ${MAX_NODES} nodes`),
+        error(MAX_NODES + 4, 'PAYLOAD_TOO_LARGE', `A document holds at most ${MAX_NODES} nodes`),
       )
+      const full = new Promise<number>((resolve) => b.socket.once('message', (data: Buffer) => resolve(data.length)))
+      expect(await b.request('document:get', { id: 'doc' })).toMatchObject({ status: 'success', document: { version: MAX_NODES + 1 } })
+      expect(await full).toBeLessThan(1_200_000)
       expect(await a.request('node:delete', { id: 2 })).toMatchObject({ status: 'success', version: MAX_NODES + 2 })
     })
   })
@@ -220,8 +278,14 @@ describe('the documents demo routes', () => {
       }
     })
 
+    it("gives its HTTP server Talk's header timeout, so slowloris and silent sockets get 408 after 10 s", () => {
+      // attach() runs before listen(), so Node checks every quarter of the timeout (test/attack/handshake.test.ts shows the 408s).
+      const server = demo.server.server as typeof demo.server.server & { connectionsCheckingInterval?: number }
+      expect([server.headersTimeout, server.connectionsCheckingInterval]).toEqual([10_000, 2_500])
+    })
+
     it('answers NOT_FOUND for a route the demo does not have', async () => {
-      expect(await a.request('document:delete', { id: 'x' })).toEqual(error(1, 'NOT_FOUND', 'Unknown route "document/delete"'))
+      expect(await a.request('document:destroy', { id: 'x' })).toEqual(error(1, 'NOT_FOUND', 'Unknown route "document/destroy"'))
       expect(await a.request('document:list', {})).toMatchObject({ status: 'success', ref: 2 })
     })
   })

@@ -52,6 +52,56 @@ describe('validate', () => {
     })
   })
 
+  it('lists the first 20 issues and counts the rest, so the reply stays smaller than the request', async () => {
+    app.route('tags/set', validate({ body: z.object({ tags: z.array(z.string()) }) }), () => undefined)
+    server = await testServer(app)
+    const client = await server.client()
+    const request = JSON.stringify({ command: 'tags/set', ref: 'big', tags: Array.from({ length: 5000 }, () => 0) })
+    const raw = new Promise<string>((resolve) => client.socket.once('message', (data) => resolve(data.toString())))
+    client.sendRaw(request)
+    const reply = await raw
+    expect(reply.length).toBeLessThan(request.length / 4)
+    expect(JSON.parse(reply)).toEqual({
+      status: 'error', ref: 'big',
+      error: {
+        code: 'VALIDATION_FAILED', message: 'Request body is invalid',
+        details: [
+          ...Array.from({ length: 20 }, (_, i) => ({ path: ['tags', i], message: 'Invalid input: expected string, received number', code: 'invalid_type' })),
+          { path: [], message: '4980 more issues not listed', code: 'too_many_issues', more: 4980 },
+        ],
+      },
+    })
+    expect(await client.request('tags/set', { tags: ['a'] })).toEqual({ status: 'success', ref: 1 })
+  })
+
+  it('cuts long messages and path keys at 200 characters and deep paths at 32 keys', async () => {
+    // The default maxDepth (32) already stops such a path at the frame check; an app may allow more.
+    app = talk({ logger: silent, maxDepth: 64 })
+    const deep: z.ZodType = z.lazy(() => z.object({ k: deep.optional() }))
+    app.route('odd/input', validate({ body: z.object({ fields: z.record(z.string(), z.string()).optional(), tree: deep.optional() }) }), () => undefined)
+    app.route('refined', validate({ body: z.object({ a: z.string().refine(() => false, 'no '.repeat(1000)) }) }), () => undefined)
+    server = await testServer(app)
+    const client = await server.client()
+    const key = 'k'.repeat(10_000)
+    const long = await client.request('odd/input', { fields: { [key]: 1 } })
+    expect(long).toEqual({
+      status: 'error', ref: 1,
+      error: {
+        code: 'VALIDATION_FAILED', message: 'Request body is invalid',
+        details: [{ path: ['fields', `${'k'.repeat(199)}…`], message: expect.any(String), code: 'invalid_type' }],
+      },
+    })
+    let tree: unknown = 7
+    for (let i = 0; i < 50; i++) tree = { k: tree }
+    const nested = await client.request('odd/input', { tree })
+    const [issue] = (nested.error as { details: { path: unknown[] }[] }).details
+    expect(issue?.path).toEqual([...Array.from({ length: 31 }, (_, i) => (i === 0 ? 'tree' : 'k')), '…'])
+    expect(await client.request('refined', { a: 'x' })).toEqual({
+      status: 'error', ref: 3,
+      error: { code: 'VALIDATION_FAILED', message: 'Request body is invalid', details: [{ path: ['a'], message: `${'no '.repeat(1000).slice(0, 199)}…`, code: 'custom' }] },
+    })
+  })
+
   it('checks its options at start-up', async () => {
     expect(() => validate(null as never)).toThrow(TypeError)
     expect(() => validate({ body: { parse: () => 1 } as never })).toThrow(TypeError)

@@ -18,15 +18,28 @@ function storeContract(name: string, make: () => Promise<{ store: Store<Counter>
     })
     afterEach(() => close())
 
-    it('keeps a value and gives copies, never the value itself', async () => {
+    it('keeps a copy of a value, and a change to a value read never reaches the store', async () => {
       expect(await store.get('a')).toBeUndefined()
       const value = { n: 1, tags: ['x'] }
       await store.set('a', value)
       value.tags.push('changed after set')
       const read = await store.get('a')
       expect(read).toEqual({ n: 1, tags: ['x'] })
-      read?.tags?.push('changed after get')
+      // Values read are read-only: the memory store's are frozen (the push throws), Redis's are copies.
+      try {
+        read?.tags?.push('changed after get')
+      } catch {}
       expect(await peer.get('a')).toEqual({ n: 1, tags: ['x'] })
+    })
+
+    it('keeps what JSON keeps: no undefined fields, Dates as strings, non-finite numbers as null', async () => {
+      const odd = { n: 1, gone: undefined, when: new Date(0), inf: Infinity, list: [undefined, NaN, () => 1], __proto__x: 1 }
+      await store.set('j', odd as unknown as Counter)
+      expect(await peer.get('j')).toEqual(JSON.parse(JSON.stringify(odd)))
+      const own = JSON.parse('{"n":2,"__proto__":{"polluted":true}}') as Counter
+      await store.set('p', own)
+      const read = (await peer.get('p')) as unknown as Record<string, unknown>
+      expect([Object.getPrototypeOf(read) === Object.prototype, Object.keys(read), ({} as Record<string, unknown>).polluted]).toEqual([true, ['n', '__proto__'], undefined])
     })
 
     it('updates atomically and resolves with the value stored', async () => {
@@ -70,6 +83,40 @@ function storeContract(name: string, make: () => Promise<{ store: Store<Counter>
 storeContract('memory', async () => {
   const store = memoryStore<Counter>()
   return { store, peer: store, close: async () => {} }
+})
+
+describe('memory store reads', () => {
+  it('hand out the stored value itself, deep-frozen: no copy per read, and writes to it throw', async () => {
+    const store = memoryStore<{ id: string; nodes: { id: number; data: { text: string } }[] }>()
+    const big = { id: 'big', nodes: Array.from({ length: 5000 }, (_, id) => ({ id, data: { text: 'x'.repeat(1000) } })) }
+    await store.set('doc', big)
+    const first = await store.get('doc')
+    const second = await store.get('doc')
+    expect(first).toBe(second)
+    expect(first).not.toBe(big)
+    expect([Object.isFrozen(first), Object.isFrozen(first?.nodes), Object.isFrozen(first?.nodes[4999]?.data)]).toEqual([true, true, true])
+    expect(() => first?.nodes.push({ id: -1, data: { text: '' } })).toThrow(TypeError)
+    expect(() => {
+      if (first?.nodes[0] !== undefined) first.nodes[0].data.text = 'changed'
+    }).toThrow(TypeError)
+    expect((await store.get('doc'))?.nodes.length).toBe(5000)
+    expect((await store.get('doc'))?.nodes[0]?.data.text).toBe('x'.repeat(1000))
+  })
+
+  it('update() hands change() the frozen value and shares the parts of it the new value keeps', async () => {
+    const store = memoryStore<{ version: number; nodes: { id: number }[] }>()
+    await store.set('doc', { version: 1, nodes: [{ id: 1 }] })
+    const before = await store.get('doc')
+    const after = await store.update('doc', (current) => {
+      expect(current).toBe(before)
+      return current === undefined ? undefined : { ...current, version: 2, nodes: [...current.nodes, { id: 2 }] }
+    })
+    expect(after).toEqual({ version: 2, nodes: [{ id: 1 }, { id: 2 }] })
+    expect(after?.nodes[0]).toBe(before?.nodes[0])
+    expect(await store.get('doc')).toBe(after)
+    expect(Object.isFrozen(after?.nodes[1])).toBe(true)
+    expect(await store.update('doc', () => undefined)).toBe(after)
+  })
 })
 
 describeRedis('Redis store', (source) => {

@@ -91,6 +91,14 @@ function listen(c) {
   c.on('node:update', (frame) => applyPush(frame, () => replaceNode(nodeOf(frame))))
   c.on('node:delete', (frame) => applyPush(frame, () => removeNode(frame.id)))
   c.on('document:update', (frame) => applyPush(frame, () => (doc.data = frame.data)))
+  c.on('document:deleted', (frame) => {
+    if (doc === null || frame.document !== doc.id) return
+    showError(`${doc.id} was deleted by its creator`)
+    doc = null
+    location.hash = ''
+    // Out of its room, so a document made again under the name is not mistaken for this one.
+    void client.request('document:leave', {}).catch(() => {})
+  })
   c.on('document:users', (frame) => {
     if (doc === null || frame.document !== doc.id) return
     users = frame['active-users']
@@ -203,6 +211,19 @@ $('open-form').addEventListener('submit', (event) => {
 
 $('close-document').addEventListener('click', () => {
   location.hash = ''
+})
+
+// Only the document's creator may delete it; anyone else is answered FORBIDDEN, shown as the error.
+$('delete-document').addEventListener('click', async () => {
+  if (doc === null || !confirm(`Delete ${doc.id} for everyone?`)) return
+  hideError()
+  try {
+    await client.request('document:delete', { id: doc.id })
+    doc = null
+    location.hash = ''
+  } catch (err) {
+    showError(err.message)
+  }
 })
 
 // ---- changes ----------------------------------------------------------------------------
