@@ -219,6 +219,10 @@ class RedisBus implements RedisAdapter {
       // counted and dropped, and presence is registered again in full once Redis is back.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
+      // A PUBLISH whose reply a dropped connection lost may have reached the other nodes: sending it
+      // again after the reconnect (ioredis' default) would push it twice. It is counted as failed
+      // instead (at most once); presence is registered again in full after a reconnect anyway.
+      autoResendUnfulfilledCommands: false,
       connectionName: `talk-${role}`,
       // The channel is subscribed again by hand on every reconnect, to know when pushes flow again.
       autoResubscribe: false,
