@@ -7,6 +7,9 @@ import { buildNodeScript, removeNodeScript, TalkNode } from './nodes'
 const CUTS = 8
 const CUT_EVERY_MS = 350
 const WRITE_EVERY_MS = 12
+/** Two documents, each with a writer on each node: a document holds at most 500 nodes. */
+const DOCUMENTS = ['cut-0', 'cut-1']
+const MAX_WRITES = 240
 
 interface Written {
   id: number
@@ -51,21 +54,22 @@ describeRedis('the documents demo on two nodes whose Redis connections keep drop
     const [a, b] = await Promise.all([TalkNode.start(script, settings), TalkNode.start(script, settings)]) as [TalkNode, TalkNode]
     nodes.push(a, b)
     const owner = await connect(a)
-    expect(await owner.request('document/create', { id: 'cut' })).toEqual({ status: 'success', ref: 1 })
-    const observers = [await connect(a), await connect(b)]
+    for (const id of DOCUMENTS) expect(await owner.request('document/create', { id })).toMatchObject({ status: 'success' })
+    const observers = [await connect(a), await connect(b), await connect(a), await connect(b)]
     const writers = [await connect(a), await connect(a), await connect(b), await connect(b)]
-    for (const x of [...observers, ...writers]) {
-      expect(await x.request('document/get', { id: 'cut' })).toMatchObject({ status: 'success', document: { version: 1 } })
+    const documentOf = (k: number): string => DOCUMENTS[k % 2] as string
+    for (const [k, x] of [...observers.entries(), ...writers.entries()]) {
+      expect(await x.request('document/get', { id: documentOf(k) })).toMatchObject({ status: 'success', document: { version: 1 } })
     }
 
     // Four writers create nodes every ~12 ms; what a writer was told succeeded is what must be stored once.
     let writing = true
-    const acknowledged: Written[] = []
+    const acknowledged = new Map(DOCUMENTS.map((id) => [id, [] as Written[]]))
     const failed: Frame[] = []
     const write = async (w: number, writer: TestClient): Promise<void> => {
-      for (let i = 0; writing; i++) {
+      for (let i = 0; writing && i < MAX_WRITES; i++) {
         const reply = await writer.request('node/create', { type: 'task', data: { w, i } })
-        if (reply.status === 'success') acknowledged.push(reply.node as Written)
+        if (reply.status === 'success') acknowledged.get(documentOf(w))?.push(reply.node as Written)
         else failed.push(reply)
         await pause(WRITE_EVERY_MS)
       }
@@ -89,17 +93,20 @@ describeRedis('the documents demo on two nodes whose Redis connections keep drop
     expect(proxy.cuts).toBeGreaterThan(0)
 
     const reader = await connect(b)
-    const reply = await reader.request('document/get', { id: 'cut' })
-    const doc = reply.document as { version: number; nodes: Written[] }
-    const stored = doc.nodes.map((n) => JSON.stringify(n.data))
-    // No change stored twice, acknowledged or not.
-    expect(stored.length - new Set(stored).size).toBe(0)
-    // Versions are gap-free: each change added one version and one node whose id is that version.
-    expect(doc.nodes.map((n) => n.id)).toEqual(Array.from({ length: doc.version - 1 }, (_, k) => k + 2))
-    // Every acknowledged change is there, once, as its reply said.
-    const byId = new Map(doc.nodes.map((n) => [n.id, n]))
-    for (const node of acknowledged) expect(byId.get(node.id)).toEqual(node)
-    expect(acknowledged.length).toBeGreaterThan(50)
+    for (const id of DOCUMENTS) {
+      const reply = await reader.request('document/get', { id })
+      const doc = reply.document as { version: number; nodes: Written[] }
+      const stored = doc.nodes.map((n) => JSON.stringify(n.data))
+      // No change stored twice, acknowledged or not.
+      expect(stored.length - new Set(stored).size).toBe(0)
+      // Versions are gap-free: each change added one version and one node whose id is that version.
+      expect(doc.nodes.map((n) => n.id)).toEqual(Array.from({ length: doc.version - 1 }, (_, k) => k + 2))
+      // Every acknowledged change is there, once, as its reply said.
+      const byId = new Map(doc.nodes.map((n) => [n.id, n]))
+      const acked = acknowledged.get(id) ?? []
+      for (const node of acked) expect(byId.get(node.id)).toEqual(node)
+      expect(acked.length).toBeGreaterThan(50)
+    }
     // The only failure a writer may see is UNAVAILABLE (it may try again).
     for (const f of failed) expect(f).toMatchObject({ status: 'error', error: { code: 'UNAVAILABLE' } })
     // No observer heard a version twice.
