@@ -99,20 +99,26 @@ export async function runCluster(options: ClusterOptions = {}): Promise<void> {
   const ports = (process.env.PORTS ?? '3000,3001').split(',').map((p) => Number(p.trim()))
   const redisUrl = process.env.REDIS_URL === '' ? undefined : process.env.REDIS_URL
   const redisPort = process.env.REDIS_PORT === undefined || process.env.REDIS_PORT === '' ? undefined : Number(process.env.REDIS_PORT)
-  const cluster = await startCluster({ ports, redisUrl, redisPort, ...options })
-  console.log(`Talk documents cluster: ${cluster.urls.join(' and ')}, one Redis at ${cluster.redisUrl}`)
-  console.log('Open both pages: a change on one shows on the other. Ctrl-C stops everything.')
+  // Listening from the start: a Ctrl-C while the nodes come up stops everything once they are up
+  // (Node's default would end this process only, and leave Redis, in its own group, running).
+  let cluster: Cluster | undefined
   let stopping = false
   const stop = (): void => {
-    if (stopping) return
     stopping = true
-    cluster.stop().then(() => process.exit(0), (err: unknown) => {
+    const running = cluster
+    if (running === undefined) return
+    cluster = undefined
+    running.stop().then(() => process.exit(0), (err: unknown) => {
       console.error(err)
       process.exit(1)
     })
   }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
+  cluster = await startCluster({ ports, redisUrl, redisPort, ...options })
+  if (stopping) return stop()
+  console.log(`Talk documents cluster: ${cluster.urls.join(' and ')}, one Redis at ${cluster.redisUrl}`)
+  console.log('Open both pages: a change on one shows on the other. Ctrl-C stops everything.')
 }
 
 // Only as the entry script: bundled into another one (the launcher test's), `module` is the bundle's.

@@ -79,13 +79,13 @@ describeRedis('npm run cluster: the documents demo on two nodes and one Redis', 
     }
     const launcher = buildNodeScript('cluster-launcher.ts')
     const redisPort = await freePort()
+    // A terminal runs a job in a process group of its own and sends Ctrl-C's SIGINT to all of it.
+    const child = spawn(process.execPath, [launcher], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_SCRIPT: script, REDIS_PORT: String(redisPort), REDIS_URL: '', PORTS: '0,0' },
+    })
     try {
-      // A terminal runs a job in a process group of its own and sends Ctrl-C's SIGINT to all of it.
-      const child = spawn(process.execPath, [launcher], {
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, NODE_SCRIPT: script, REDIS_PORT: String(redisPort), REDIS_URL: '', PORTS: '0,0' },
-      })
       let stdout = ''
       let stderr = ''
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
@@ -108,6 +108,8 @@ describeRedis('npm run cluster: the documents demo on two nodes and one Redis', 
       })
       expect(refused).toBe(true)
     } finally {
+      // Should the test fail half-way, the launcher (and so its nodes and Redis) must not outlive it.
+      if (child.exitCode === null && child.signalCode === null) process.kill(-(child.pid as number), 'SIGTERM')
       removeNodeScript(launcher)
     }
   })
