@@ -72,11 +72,11 @@ export interface RoomTarget {
    *
    * @example
    * let push: PreparedPush | undefined
-   * await store.update(key, change, {
+   * const doc = await store.update(key, change, {
    *   publish: (next) => (push = ctx.to(key).prepare('doc:changed', next, { after: () => ctx.reply({ doc: next }) })).publication,
    * })
-   * if (push === undefined) ctx.to(key).send('doc:changed', doc) // a store that cannot publish: the usual way
-   * else await push.published()
+   * if (push !== undefined) await push.published() // pushed, in write order, and replied
+   * else ctx.to(key).send('doc:changed', doc), ctx.reply({ doc }) // a store that cannot publish: the usual way
    */
   prepare(name: string, payload?: object, options?: Pick<PushOptions, 'includeSelf'> & { after?: () => void }): PreparedPush
 }

@@ -1,9 +1,9 @@
+import { randomBytes } from 'node:crypto'
 import type { Redis, RedisOptions } from 'ioredis'
 import { redisClass } from '../adapters/ioredis'
 import type { Logger } from 'pino'
 import { runScript, script } from '../adapters/redis-scripts'
 import { TalkError } from '../errors'
-import { randomBytes } from 'node:crypto'
 import type { Store } from './store'
 
 /** Options of `redisStore()`. */
