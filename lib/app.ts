@@ -26,7 +26,7 @@ import { healthHandler, healthReport, type HealthOptions, type HealthReport, typ
 import { Metrics, UNKNOWN_ROUTE, type MetricsSource } from './metrics'
 import { HandshakeGuard } from './security/guard'
 import { jsonLimits, type JsonLimits } from './security/json-bounds'
-import type { PublishOptions } from './context'
+import type { PreparedPush, PublishOptions } from './context'
 import { Events, logSafely, type Listener, type TalkEvents } from './events'
 import { DEFAULT_RATE_LIMIT, nonNegative, positive, type AttachOptions, type CloseOptions, type Listening, type TalkOptions } from './options'
 
@@ -690,7 +690,30 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
    * `options` may mark it droppable for slow consumers and carry the causing request's trace context.
    */
   publish(rooms: string | readonly string[], name: string, payload: object | undefined, except: string | undefined, options?: PublishOptions): void {
+    this.sendPush(rooms, name, encodePush(name, payload, this.codec, options?.traceparent), except, options)
+  }
+
+  /**
+   * Encodes a push for a store to publish with a write: the adapter's ordered push when it has a
+   * shared channel (Redis), else one that `published()` sends the usual way.
+   */
+  prepare(
+    rooms: string | readonly string[], name: string, payload: object | undefined, except: string | undefined,
+    after: (() => void) | undefined, options?: PublishOptions,
+  ): PreparedPush {
     const frame = encodePush(name, payload, this.codec, options?.traceparent)
+    const ordered = this.adapter.prepare?.(rooms, frame, except, after)
+    if (ordered !== undefined) return ordered
+    return {
+      publication: undefined,
+      published: async () => {
+        this.sendPush(rooms, name, frame, except, options)
+        after?.()
+      },
+    }
+  }
+
+  private sendPush(rooms: string | readonly string[], name: string, frame: string, except: string | undefined, options: PublishOptions | undefined): void {
     const reached = this.rooms.deliver(rooms, frame, except, options?.coalesce ?? (options?.droppable === true || undefined))
     if (this.metrics !== undefined) this.metrics.pushed(name, reached)
     try {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { z } from 'zod'
 import { TalkError } from './errors'
 import type { Ref } from './protocol'
+import type { Publication } from './store/store'
 import type { Client, ClientState, GlobalState, Locals, Params, PresenceEntry, PushOptions, PushPayloadOf } from './types'
 
 /** Where a context's reply goes: a socket connection or an HTTP response. */
@@ -38,12 +39,50 @@ export interface ContextHost {
   /** Pushes to the members of one or more rooms, each member once, except the client `except`. */
   publish(rooms: string | readonly string[], name: string, payload: object | undefined, except: string | undefined, options?: PublishOptions): void
   presence(room: string): Promise<PresenceEntry[]>
+  /** Encodes a push for a store to publish with a write (see `RoomTarget.prepare`). */
+  prepare(rooms: string | readonly string[], name: string, payload: object | undefined, except: string | undefined, after: (() => void) | undefined, options?: PublishOptions): PreparedPush
+}
+
+/**
+ * A push encoded ahead of a store write, so the store can publish it in the same atomic step:
+ * across nodes, pushes of one key then reach every client in the order of the writes
+ * (docs/scaling.md, "Ordered pushes").
+ */
+export interface PreparedPush {
+  /**
+   * What the store's `update` publishes with its write (its `publish` option); undefined when the
+   * adapter has no shared channel (the in-memory adapter: one node, where order holds anyway).
+   */
+  readonly publication: Publication | undefined
+  /**
+   * Call once the store wrote; resolves once the push was delivered here and its `after` ran (it
+   * rejects with what `after` threw). With a publication the store published, every node, this
+   * one too, delivers the push as it comes off the channel, and `after` runs right then, before
+   * any later push reaches this node's clients; without one it goes here and to the other nodes
+   * now, as `send` does, then `after` runs.
+   */
+  published(): Promise<void>
 }
 
 /** Pushes to one room: `ctx.to('document/1').send('node:create', node)`. */
 export interface RoomTarget {
   /** Pushes `{ command: name, ...payload }` to the room's members (the sender excluded unless `includeSelf`); typed by `Pushes`. */
   send<N extends string>(name: N, payload?: PushPayloadOf<N>, options?: PushOptions): void
+  /**
+   * Prepares the push `{ command: name, ...payload }` for a store to publish with a write, in order
+   * with the other writes of its key (the sender excluded unless `includeSelf`; never skipped for a
+   * slow reader). `after` (the sender's reply) runs right after the push was delivered on this
+   * node, so the sender sees its reply in the same order as the others see the pushes.
+   *
+   * @example
+   * let push: PreparedPush | undefined
+   * const doc = await store.update(key, change, {
+   *   publish: (next) => (push = ctx.to(key).prepare('doc:changed', next, { after: () => ctx.reply({ doc: next }) })).publication,
+   * })
+   * if (push !== undefined) await push.published() // pushed, in write order, and replied
+   * else ctx.to(key).send('doc:changed', doc), ctx.reply({ doc }) // a store that cannot publish: the usual way
+   */
+  prepare(name: string, payload?: object, options?: Pick<PushOptions, 'includeSelf'> & { after?: () => void }): PreparedPush
 }
 
 /**
@@ -236,6 +275,8 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
       send: (name, payload, options) => {
         this.host.publish(room, name, payload, options?.includeSelf === true ? undefined : this.client.id, this.pushOptions(options))
       },
+      prepare: (name, payload, options) =>
+        this.host.prepare(room, name, payload, options?.includeSelf === true ? undefined : this.client.id, options?.after, this.pushOptions(undefined)),
     }
   }
 

@@ -1,6 +1,6 @@
 export { talk, TalkApp, type TalkOptions, type AttachOptions, type Listening, type TalkEvents, type HandshakeMiddleware } from './app'
 export { Router } from './router'
-export { Context, type RoomTarget, type Responder } from './context'
+export { Context, type RoomTarget, type Responder, type PreparedPush } from './context'
 export { compose, type Next, type Chain, type Step } from './compose'
 export { TalkError, STATUS, CLOSE, httpStatus, toWireError, codeOf, type ErrorCode, type WireError } from './errors'
 export {
@@ -8,7 +8,7 @@ export {
   type Codec, type Ref, type Envelope, type Decoded,
 } from './protocol'
 export type { Handshake, HandshakeHook } from './handshake'
-export type { Adapter, AdapterHost } from './adapters/adapter'
+export type { Adapter, AdapterHost, OrderedPush } from './adapters/adapter'
 export { memoryAdapter } from './adapters/memory'
 export type {
   Client, ClientState, GlobalState, Locals, Params, User, PresenceEntry, PushOptions, HandshakeInfo,
@@ -16,7 +16,7 @@ export type {
   Pushes, PushName, PushPayloadOf,
 } from './types'
 export { validate, type ValidateOptions, type ValidationIssue } from '../middleware/validate'
-export type { Store } from './store/store'
+export type { Store, Publication, UpdateOptions } from './store/store'
 export { memoryStore } from './store/memory'
 export { bridge, type BridgeOptions, type HttpHandler } from './http/bridge'
 export { legacy, type LegacyOptions, type Respond } from './http/respond'

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import {
   loadState, logger, memoryStore, talk, TalkError, userKey,
-  type Adapter, type Client, type HandshakeMiddleware, type RoomTarget, type Store, type TalkApp,
+  type Adapter, type Client, type HandshakeMiddleware, type PreparedPush, type RoomTarget, type Store, type TalkApp,
 } from 'talk'
 import { addNode, deleteNode, documentKey, newDoc, updateData, updateNode, wireDoc, type Changed, type Doc } from './model'
 import { routes } from './schemas'
@@ -49,8 +49,10 @@ interface Speaker {
  * document on this node): the store update, the push to the others, and the reply, with no
  * await between push and reply. `document:get` reads its snapshot, joins the room and replies
  * in the same critical section. So each client sees the versions of a document — in pushes and
- * in its own replies — as v+1, v+2, … after a get at v: no gap, no duplicate, in order. That holds
- * on one node; across nodes pushes from two nodes may cross, and clients check the version.
+ * in its own replies — as v+1, v+2, … after a get at v: no gap, no duplicate, in order. Across nodes
+ * pushes and replies keep that order when the store publishes the pushes with its writes (the Redis
+ * store with the Redis adapter, docs/scaling.md), but a push the get already counted may still
+ * follow it, and pushes are lost while Redis is away: clients check the version.
  *
  * @example
  * const app = documentsApp()
@@ -101,7 +103,9 @@ export function documentsApp(options: DocumentsOptions = {}): TalkApp {
 
   /**
    * Changes document `id` in its critical section: store, push `name` to the others, reply. The
-   * push carries `{ document, version, ...push }`, the reply `{ ...reply, version }`.
+   * push carries `{ document, version, ...push }`, the reply `{ ...reply, version }`. A store that
+   * can (Redis) publishes the push with its write, so every node delivers a document's pushes in
+   * version order, and the reply goes out right when this node delivers that push.
    */
   function change<R>(
     ctx: Speaker,
@@ -113,7 +117,9 @@ export function documentsApp(options: DocumentsOptions = {}): TalkApp {
     const room = documentKey(id)
     return serial(room, async () => {
       let outcome: Changed<R> | TalkError | undefined
+      let prepared: PreparedPush | undefined
       await store.update(room, (current) => {
+        prepared = undefined
         if (current === undefined) {
           outcome = new TalkError('NOT_FOUND', `No document ${id}`)
           return undefined
@@ -126,9 +132,18 @@ export function documentsApp(options: DocumentsOptions = {}): TalkApp {
           return undefined
         }
         return outcome.doc
+      }, {
+        publish: (doc) => {
+          if (outcome === undefined || outcome instanceof TalkError) return undefined
+          const { push, reply } = announce(outcome.result)
+          const version = doc.version
+          prepared = ctx.to(room).prepare(name, { document: id, version, ...push }, { after: () => ctx.reply({ ...reply, version }) })
+          return prepared.publication
+        },
       })
       if (outcome === undefined) throw new Error('store.update() did not call its change function')
       if (outcome instanceof TalkError) throw outcome
+      if (prepared !== undefined) return prepared.published()
       const version = outcome.doc.version
       const { push, reply } = announce(outcome.result)
       ctx.to(room).send(name, { document: id, version, ...push })

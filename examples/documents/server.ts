@@ -74,7 +74,7 @@ export async function startServer(options: ServerOptions = {}): Promise<DemoServ
   }
 }
 
-/** `npm start`: the demo on PORT (default 3000) until SIGTERM or SIGINT. */
+/** `npm start`: the demo on PORT (default 3000) and HOST (default: every interface) until SIGTERM or SIGINT. */
 async function main(): Promise<void> {
   const port = process.env.PORT === undefined ? 3000 : Number(process.env.PORT)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, not "${process.env.PORT}"`)
@@ -83,7 +83,8 @@ async function main(): Promise<void> {
   const shared = redisUrl === undefined || redisUrl === ''
     ? {}
     : { store: redisStore<Doc>({ url: redisUrl, prefix: 'talk-demo:docs:' }), adapter: redisAdapter({ url: redisUrl, prefix: 'talk-demo:' }) }
-  const demo = await startServer({ port, ...shared })
+  const host = process.env.HOST === undefined || process.env.HOST === '' ? undefined : process.env.HOST
+  const demo = await startServer({ port, host, ...shared })
   console.log(`Talk documents demo on ${demo.url}${redisUrl ? ` with Redis at ${redisUrl}` : ''} (open it in two windows)`)
   const stop = (signal: string): void => {
     demo.app.log.info({ signal }, 'shutting down')

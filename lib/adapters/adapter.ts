@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import type { Publication } from '../store/store'
 import type { PresenceEntry } from '../types'
 
 /** What an adapter may ask of the node it serves. */
@@ -19,6 +20,22 @@ export interface AdapterHost {
 }
 
 /**
+ * A push that a store publishes with a write (see `Adapter.prepare`): the message for the store,
+ * and the wait for this node's own copy.
+ */
+export interface OrderedPush {
+  /** What the store publishes in the same atomic step as its write. */
+  readonly publication: Publication
+  /**
+   * Call once the store wrote (and so published): resolves once this node delivered the push off
+   * the channel and ran its `after`. When its copy cannot come back (the subscription dropped
+   * meanwhile, or it took over 2 s), the push is delivered here directly, once, and `after` runs
+   * then. Rejects with what `after` threw.
+   */
+  published(): Promise<void>
+}
+
+/**
  * The seam for many nodes. The node always delivers locally itself; an adapter carries pushes
  * and presence to and from the other nodes. Methods that return void must not throw: trouble
  * reaching other nodes is logged and counted by the adapter, never surfaced to a handler.
@@ -28,6 +45,15 @@ export interface Adapter {
   start(host: AdapterHost): Promise<void>
   /** Carries an encoded push for rooms to the other nodes. */
   publish(rooms: string | readonly string[], frame: string, except: string | undefined): void
+  /**
+   * Wraps a push to rooms for a store to publish with a write (Redis: PUBLISH inside the
+   * compare-and-set), so pushes come off the channel in the order of the writes and every node,
+   * this one too, delivers them in that order. `after` (the writer's reply) runs right after this
+   * node delivered the push, before any push behind it, even when that is before the store's write
+   * resolves. Optional: an adapter without a shared channel leaves it out, and such pushes go the
+   * usual way (`publish`).
+   */
+  prepare?(rooms: string | readonly string[], frame: string, except: string | undefined, after?: () => void): OrderedPush
   /** Carries an encoded push to a client connected to another node. */
   sendTo(clientId: string, frame: string): void
   /** Records that a local client joined a room (for presence across nodes). */

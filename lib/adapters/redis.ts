@@ -1,7 +1,8 @@
 import type { Redis, RedisOptions } from 'ioredis'
 import { redisClass } from './ioredis'
 import type { Logger } from 'pino'
-import type { Adapter, AdapterHost } from './adapter'
+import type { Adapter, AdapterHost, OrderedPush } from './adapter'
+import { OrderedPushes } from './ordered-pushes'
 import { MEMBERS, PURGE_NODE, runScript, SWEEP } from './redis-scripts'
 import type { PresenceEntry, User } from '../types'
 
@@ -29,6 +30,11 @@ export type RedisAdapterStats = {
   publishFailed: number
   /** Pushes received from other nodes. */
   received: number
+  /**
+   * Pushes a store published with a write (ordered pushes) whose copy never came back to this node
+   * (the subscription dropped, or over 2 s): delivered here directly, perhaps out of order.
+   */
+  orderedLost: number
   /** Messages on the channel that were not ours to read (bad header): dropped. */
   malformed: number
   /** Presence writes or reads that failed; presence falls back to this node's members until Redis is back. */
@@ -53,14 +59,19 @@ export interface RedisAdapter extends Adapter {
   stats(): RedisAdapterStats
 }
 
-type Header = ['r', string, string | string[], string | null] | ['c', string, string]
+type Header =
+  | ['r', string, string | string[], string | null]
+  | ['c', string, string]
+  | ['o', string, string | string[], string | null, number]
 
 const LOG_EVERY_MS = 5000
 
 /**
  * Carries pushes and presence between Talk nodes through Redis: one pub/sub channel for pushes
  * (each push is encoded once by the sending node and delivered as is), presence in Redis hashes
- * with a lease per node, cleaned by the survivors when a node dies.
+ * with a lease per node, cleaned by the survivors when a node dies. Pushes prepared with
+ * `prepare()` are published by the Redis store with its write and delivered by every node, the
+ * writer's too, as they come off the channel: in the order of the writes (docs/scaling.md).
  *
  * @example
  * const app = talk({ adapter: redisAdapter({ url: process.env.REDIS_URL }) })
@@ -82,7 +93,7 @@ class RedisBus implements RedisAdapter {
   private sub: Redis | undefined
   private timer: NodeJS.Timeout | undefined
   private readonly counters: RedisAdapterStats = {
-    published: 0, publishFailed: 0, received: 0, malformed: 0, presenceFailed: 0,
+    published: 0, publishFailed: 0, received: 0, orderedLost: 0, malformed: 0, presenceFailed: 0,
     resyncs: 0, reconnects: 0, deadNodes: 0, expiredMembers: 0, connected: 0, subscribed: 0,
   }
   private readonly channel: string
@@ -94,6 +105,7 @@ class RedisBus implements RedisAdapter {
   private everReady = false
   private stopping = false
   private readonly lastLogged = new Map<string, number>()
+  private readonly ordered = new OrderedPushes((rooms, frame, except) => this.host?.deliverLocal(rooms, frame, except))
 
   constructor(
     private readonly url: string | undefined,
@@ -131,6 +143,14 @@ class RedisBus implements RedisAdapter {
     const origin = this.host?.nodeId
     if (origin === undefined) return
     this.send(JSON.stringify(['r', origin, rooms, except ?? null]) + '\n' + frame)
+  }
+
+  prepare(rooms: string | readonly string[], frame: string, except: string | undefined, after?: () => void): OrderedPush {
+    const origin = this.host?.nodeId ?? ''
+    return this.ordered.prepare(rooms, frame, except, after, (id) => ({
+      channel: this.channel,
+      message: JSON.stringify(['o', origin, rooms, except ?? null, id]) + '\n' + frame,
+    }))
   }
 
   sendTo(clientId: string, frame: string): void {
@@ -182,7 +202,7 @@ class RedisBus implements RedisAdapter {
   }
 
   stats(): RedisAdapterStats {
-    return { ...this.counters, connected: this.cmd?.status === 'ready' ? 1 : 0, subscribed: this.subscribed ? 1 : 0 }
+    return { ...this.counters, orderedLost: this.ordered.lost, connected: this.cmd?.status === 'ready' ? 1 : 0, subscribed: this.subscribed ? 1 : 0 }
   }
 
   async stop(): Promise<void> {
@@ -190,6 +210,7 @@ class RedisBus implements RedisAdapter {
     if (host === undefined || cmd === undefined || sub === undefined) return
     this.stopping = true
     clearInterval(this.timer)
+    this.ordered.unsubscribed()
     if (cmd.status === 'ready') {
       try {
         await cmd.multi()
@@ -219,6 +240,10 @@ class RedisBus implements RedisAdapter {
       // counted and dropped, and presence is registered again in full once Redis is back.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
+      // A PUBLISH whose reply a dropped connection lost may have reached the other nodes: sending it
+      // again after the reconnect (ioredis' default) would push it twice. It is counted as failed
+      // instead (at most once); presence is registered again in full after a reconnect anyway.
+      autoResendUnfulfilledCommands: false,
       connectionName: `talk-${role}`,
       // The channel is subscribed again by hand on every reconnect, to know when pushes flow again.
       autoResubscribe: false,
@@ -235,12 +260,15 @@ class RedisBus implements RedisAdapter {
         this.subscribing = redis.subscribe(this.channel).then(
           () => {
             this.subscribed = true
+            this.ordered.subscribed()
           },
           (err: unknown) => this.trouble('subscribe', err, 'could not subscribe to the push channel'),
         )
       })
       redis.on('close', () => {
         this.subscribed = false
+        // What was published while the subscription is down never comes back: waiting writers get theirs directly.
+        this.ordered.unsubscribed()
       })
     }
     if (role === 'cmd') {
@@ -285,12 +313,24 @@ class RedisBus implements RedisAdapter {
       this.trouble('malformed', undefined, 'dropped a message of unknown shape on the channel')
       return
     }
+    const frame = message.slice(cut + 1)
+    if (header[0] === 'o') return this.receivedOrdered(header, frame)
     // Our own pushes come back on the channel: this node delivered them already.
     if (header[1] === host.nodeId) return
     this.counters.received++
-    const frame = message.slice(cut + 1)
     if (header[0] === 'r') host.deliverLocal(header[2], frame, header[3] ?? undefined)
     else host.deliverToClient(header[2], frame)
+  }
+
+  /**
+   * An ordered push off the channel, this node's own too: every node delivers it as it comes, so in
+   * the channel's order, which is the order of the writes.
+   */
+  private receivedOrdered(header: Extract<Header, ['o', ...unknown[]]>, frame: string): void {
+    const [, origin, rooms, except, id] = header
+    if (origin === this.host?.nodeId) return this.ordered.arrived(id, rooms, frame, except ?? undefined)
+    this.counters.received++
+    this.host?.deliverLocal(rooms, frame, except ?? undefined)
   }
 
   /** Renews the lease (registering again if it was lost), then cleans up after dead nodes. */
@@ -404,7 +444,8 @@ function parseHeader(text: string): Header | undefined {
   }
   if (!Array.isArray(value) || typeof value[1] !== 'string') return undefined
   if (value[0] === 'c' && value.length === 3 && typeof value[2] === 'string') return value as Header
-  if (value[0] !== 'r' || value.length !== 4) return undefined
+  if (value[0] === 'o' && (value.length !== 5 || !Number.isSafeInteger(value[4]))) return undefined
+  if (value[0] !== 'o' && (value[0] !== 'r' || value.length !== 4)) return undefined
   const rooms: unknown = value[2]
   const roomsOk = typeof rooms === 'string' || (Array.isArray(rooms) && rooms.every((r) => typeof r === 'string'))
   return roomsOk && (value[3] === null || typeof value[3] === 'string') ? (value as Header) : undefined

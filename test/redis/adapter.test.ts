@@ -77,7 +77,7 @@ describeRedis('redisAdapter in one process', (source) => {
     await there.request('room/join', { room: 'r' })
     expect(await here.nextPush()).toEqual({ command: 'presence:join', room: 'r', client: there.id, user: undefined })
     expect(adapters[1]?.stats()).toEqual({
-      published: 1, publishFailed: 0, received: expect.any(Number), malformed: 0, presenceFailed: 0, resyncs: 1, reconnects: 0,
+      published: 1, publishFailed: 0, received: expect.any(Number), orderedLost: 0, malformed: 0, presenceFailed: 0, resyncs: 1, reconnects: 0,
       deadNodes: 0, expiredMembers: 0, connected: 1, subscribed: 1,
     })
     expect(await raw.smembers(`${prefix}nodes`)).toHaveLength(2)

@@ -1,3 +1,5 @@
+import { execFileSync, spawn } from 'node:child_process'
+import { connect as tcpConnect } from 'node:net'
 import { TestClient } from '../../lib/testing'
 import { startCluster, type Cluster } from '../../examples/cluster/main'
 import { describeRedis, freePort } from '../helpers/redis-server'
@@ -60,5 +62,55 @@ describeRedis('npm run cluster: the documents demo on two nodes and one Redis', 
     await client2.close()
     expect(await client1.nextPush()).toEqual({ command: 'document:users', document: 'hello-world', 'active-users': ['client1'] })
     expect(client1.pendingPushes).toEqual([])
+  })
+
+  it('listens on 127.0.0.1 and keeps its Redis in a process group of its own', () => {
+    for (const url of cluster.urls) expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    if (cluster.redisPid === undefined) return
+    const group = (pid: number): number => Number(execFileSync('ps', ['-o', 'pgid=', '-p', String(pid)]).toString().trim())
+    expect(group(cluster.redisPid)).toBe(cluster.redisPid)
+    expect(group(process.pid)).not.toBe(cluster.redisPid)
+  })
+
+  it('stops on a Ctrl-C at the terminal: nodes first, then its Redis, with nothing on stderr', async () => {
+    if (source.kind !== 'binary') {
+      console.warn('skipping the Ctrl-C test: the launcher must start a Redis of its own')
+      return
+    }
+    const launcher = buildNodeScript('cluster-launcher.ts')
+    const redisPort = await freePort()
+    // A terminal runs a job in a process group of its own and sends Ctrl-C's SIGINT to all of it.
+    const child = spawn(process.execPath, [launcher], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_SCRIPT: script, REDIS_PORT: String(redisPort), REDIS_URL: '', PORTS: '0,0' },
+    })
+    try {
+      let stdout = ''
+      let stderr = ''
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString()
+          if (stdout.includes('Ctrl-C stops everything')) resolve()
+        })
+        void exited.then((code) => reject(new Error(`the launcher exited (${String(code)}): ${stderr}`)))
+      })
+      process.kill(-(child.pid as number), 'SIGINT')
+      expect(await exited).toBe(0)
+      expect(stderr).toBe('')
+      // Its Redis is gone too.
+      const refused = await new Promise<boolean>((resolve) => {
+        const socket = tcpConnect(redisPort, '127.0.0.1')
+        socket.once('connect', () => resolve(false)).once('error', () => resolve(true))
+        socket.once('close', () => socket.destroy())
+      })
+      expect(refused).toBe(true)
+    } finally {
+      // Should the test fail half-way, the launcher (and so its nodes and Redis) must not outlive it.
+      if (child.exitCode === null && child.signalCode === null) process.kill(-(child.pid as number), 'SIGTERM')
+      removeNodeScript(launcher)
+    }
   })
 })

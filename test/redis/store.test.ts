@@ -1,4 +1,5 @@
-import { memoryStore, TalkError, type Store } from '../../lib'
+import { memoryStore, TalkError, type Publication, type Store } from '../../lib'
+import { redisClass } from '../../lib/adapters/ioredis'
 import { redisStore } from '../../lib/store/redis'
 import { describeRedis, RedisServer, redisSource } from '../helpers/redis-server'
 
@@ -135,6 +136,33 @@ describeRedis('Redis store', (source) => {
     const store = redisStore<Counter>({ url, prefix })
     const peer = redisStore<Counter>({ url, prefix })
     return { store, peer, close: async () => void (await Promise.all([store.close(), peer.close()])) }
+  })
+
+  it('publishes with each write, once, in the order of the writes, and nothing when nothing is written', async () => {
+    const prefix = `talk-test-pub-${process.pid}-${Date.now()}:`
+    const channel = `${prefix}channel`
+    const subscriber = new (redisClass())(url)
+    const heard: string[] = []
+    subscriber.on('message', (_channel: string, message: string) => heard.push(message))
+    await subscriber.subscribe(channel)
+    const [store, peer] = [redisStore<Counter>({ url, prefix }), redisStore<Counter>({ url, prefix })]
+    try {
+      const publish = (next: Counter): Publication => ({ channel, message: String(next.n) })
+      const bump = (cur: Counter | undefined): Counter => ({ n: (cur?.n ?? 0) + 1 })
+      // Two handles race: the losing attempts run again, and only the write that lands publishes.
+      await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? store : peer).update('hot', bump, { publish })))
+      expect(await store.update('hot', () => undefined, { publish })).toEqual({ n: 30 })
+      await store.update('hot', bump, { publish: () => undefined })
+      await store.update('hot', bump, { publish })
+      // The subscriber reads in publish order; PING's reply comes after every message published before it.
+      await subscriber.ping()
+      expect(heard).toEqual([...Array.from({ length: 30 }, (_, i) => String(i + 1)), '32'])
+      // The store's own keys (write tokens, the version counter) are not listed.
+      expect(await peer.keys()).toEqual(['hot'])
+    } finally {
+      subscriber.disconnect()
+      await Promise.all([store.close(), peer.close()])
+    }
   })
 
   it('refuses bad options at start-up', () => {
