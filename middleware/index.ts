@@ -12,3 +12,4 @@ export { timeout, timedOut, type TimeoutOptions } from './timeout'
 export {
   fromExpress, codeForStatus, type ExpressMiddleware, type FromExpressOptions, type UpgradeRequest,
 } from './from-express'
+export { mountExpress, type MountExpressOptions, type ExpressEndpoint } from './mount-express'
