@@ -7,6 +7,7 @@ import type { PendingHandshake } from '../handshake'
 import { encodeError, encodeSuccess, traceContext } from '../protocol'
 import { readJsonBody } from './body'
 import { HttpClient } from './client'
+import { asyncapiDocument, type AsyncApiOptions } from './asyncapi'
 import { buildOpenApi, type OpenApiOptions } from './openapi'
 import { checkRespond, type Respond } from './respond'
 import { compileRoutes, type CompiledMapping, type HttpRoutes } from './routes'
@@ -26,6 +27,8 @@ export interface BridgeOptions {
   respond?: Respond
   /** Serve an OpenAPI 3.1 document of the mapped routes at `path` (default `/openapi.json`); off unless given. */
   openapi?: OpenApiOptions & { path?: string }
+  /** Serve an AsyncAPI 3.0 document of the socket side (every route, the listed pushes) at `path` (default `/asyncapi.json`); off unless given. */
+  asyncapi?: AsyncApiOptions & { path?: string }
 }
 
 /**
@@ -59,6 +62,8 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
   const statuses = checkStatuses(options.statuses)
   const openapiPath = options.openapi === undefined ? undefined : options.openapi.path ?? '/openapi.json'
   if (openapiPath !== undefined && !openapiPath.startsWith('/')) throw new TypeError('bridge(): openapi.path must start with "/"')
+  const asyncapiPath = options.asyncapi === undefined ? undefined : options.asyncapi.path ?? '/asyncapi.json'
+  if (asyncapiPath !== undefined && !asyncapiPath.startsWith('/')) throw new TypeError('bridge(): asyncapi.path must start with "/"')
   const statusOf = (code: string): number => statuses.get(code) ?? httpStatus(code)
   const shared = checkRespond(options.respond, 'respond')
 
@@ -83,6 +88,10 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
 
     if (openapiPath !== undefined && path === openapiPath && (method === 'GET' || method === 'HEAD') && options.openapi !== undefined) {
       send(res, 200, JSON.stringify(buildOpenApi(app, mappings, options.openapi)))
+      return
+    }
+    if (asyncapiPath !== undefined && path === asyncapiPath && (method === 'GET' || method === 'HEAD') && options.asyncapi !== undefined) {
+      send(res, 200, JSON.stringify(asyncapiDocument(app, options.asyncapi)))
       return
     }
 

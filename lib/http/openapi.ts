@@ -1,7 +1,9 @@
-import { z } from 'zod'
 import { colonName } from '../protocol'
 import { compileMatcher, isPattern, type RouteDefinition, type Router } from '../router'
+import { toJsonSchema, type JsonObject } from './json-schema'
 import { compileRoutes, type CompiledMapping, type HttpRoutes } from './routes'
+
+export type { JsonObject } from './json-schema'
 
 /** What the generated OpenAPI document says about the API as a whole. */
 export interface OpenApiOptions {
@@ -9,9 +11,6 @@ export interface OpenApiOptions {
   /** Base URLs, e.g. `[{ url: '/api' }]` when the bridge is mounted under `/api`. */
   servers?: { url: string; description?: string }[]
 }
-
-/** A JSON object: an OpenAPI document or one of its parts. */
-export type JsonObject = Record<string, unknown>
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH'])
 
@@ -65,7 +64,7 @@ export function buildOpenApi(app: Router, mappings: readonly CompiledMapping[], 
     const name = colonName(m.route)
     const operationId = (timesMapped.get(m.route) ?? 0) > 1 ? `${name}.${m.method.toLowerCase()}` : name
     const prefix = operationId.replace(/[^A-Za-z0-9._-]+/g, '_')
-    const body = spec?.body === undefined ? undefined : toJsonSchema(spec.body, 'input', schemas, `${prefix}.body`)
+    const body = spec?.body === undefined ? undefined : toJsonSchema(spec.body, { io: 'input', target: 'draft-2020-12', components: schemas, prefix: `${prefix}.body` })
     const properties = (body?.properties ?? {}) as Record<string, JsonObject>
     const required = Array.isArray(body?.required) ? (body.required as string[]) : []
 
@@ -84,7 +83,7 @@ export function buildOpenApi(app: Router, mappings: readonly CompiledMapping[], 
     }
     if (parameters.length > 0) operation.parameters = parameters
 
-    const reply = spec?.reply === undefined ? undefined : toJsonSchema(spec.reply, 'output', schemas, `${prefix}.reply`)
+    const reply = spec?.reply === undefined ? undefined : toJsonSchema(spec.reply, { io: 'output', target: 'draft-2020-12', components: schemas, prefix: `${prefix}.reply` })
     const success = reply === undefined ? { $ref: '#/components/schemas/Success' } : { allOf: [{ $ref: '#/components/schemas/Success' }, reply] }
     const responses: JsonObject = {
       [String(m.status)]: { description: 'Success', content: { 'application/json': { schema: success } } },
@@ -114,40 +113,6 @@ export function buildOpenApi(app: Router, mappings: readonly CompiledMapping[], 
 
 function tagOf(path: string): string {
   return path.split('/').find((s) => s.length > 0 && !s.startsWith(':') && !s.startsWith('*') && !s.startsWith('{')) ?? 'default'
-}
-
-/**
- * One zod schema as JSON Schema 2020-12 (OpenAPI 3.1's dialect), with its `$defs` (recursive or
- * registered schemas) moved into `components.schemas` under `prefix` so their `$ref`s resolve.
- */
-function toJsonSchema(schema: z.ZodType, io: 'input' | 'output', components: JsonObject, prefix: string): JsonObject {
-  const out = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as JsonObject
-  delete out.$schema
-  const defs = out.$defs as Record<string, unknown> | undefined
-  delete out.$defs
-  const target = (ref: string): string | undefined => {
-    if (ref === '#') return `#/components/schemas/${prefix}`
-    return ref.startsWith('#/$defs/') ? `#/components/schemas/${prefix}.${ref.slice(8)}` : undefined
-  }
-  let selfReferenced = false
-  const rewrite = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(rewrite)
-    if (value === null || typeof value !== 'object') return value
-    const copy: JsonObject = {}
-    for (const [key, inner] of Object.entries(value)) {
-      if (key === '$ref' && typeof inner === 'string' && target(inner) !== undefined) {
-        if (inner === '#') selfReferenced = true
-        copy[key] = target(inner)
-      } else {
-        Object.defineProperty(copy, key, { value: rewrite(inner), enumerable: true, writable: true, configurable: true })
-      }
-    }
-    return copy
-  }
-  const root = rewrite(out) as JsonObject
-  for (const [key, def] of Object.entries(defs ?? {})) components[`${prefix}.${key}`] = rewrite(def)
-  if (selfReferenced) components[prefix] = root
-  return root
 }
 
 function withoutProperties(schema: JsonObject, names: readonly string[]): JsonObject {
