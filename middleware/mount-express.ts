@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http'
+import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import { compile, parse, type Token } from 'path-to-regexp'
 import type { Context } from '../lib/context'
 import { TalkError } from '../lib/errors'
@@ -173,7 +173,7 @@ function answer(ctx: Context, handle: ExpressMiddleware, endpoint: Endpoint, wra
   }
   let outcome: number | Promise<number>
   try {
-    outcome = run(handle, req as never, res, timeoutMs)
+    outcome = run(handle, req as unknown as IncomingMessage, res, timeoutMs)
   } catch (err) {
     throw passedOn(err)
   }
