@@ -28,6 +28,9 @@ const RESERVED = ['status', 'ref', 'error']
 /** Methods whose leftover body fields become the query string, as an HTTP client would have sent them. */
 const QUERY_METHODS = new Set(['GET', 'DELETE'])
 
+/** A reply payload, or none (a bare success). */
+type Reply = Record<string, unknown> | undefined
+
 interface Endpoint {
   method: string
   path: string
@@ -78,7 +81,7 @@ export function mountExpress<T extends Router>(target: T, router: ExpressMiddlew
       throw new TypeError(`mountExpress(): route "${name}" must name an endpoint such as "GET /api/users"`)
     }
     const endpoint = compileEndpoint(name, spec.endpoint)
-    const handler = function mountedExpress(ctx: Context): unknown {
+    const handler = function mountedExpress(ctx: Context): Reply | Promise<Reply> {
       return answer(ctx, handle, endpoint, wrap, timeoutMs)
     }
     const { endpoint: _endpoint, ...schemas } = spec
@@ -129,7 +132,7 @@ function collect(tokens: readonly Token[], params: string[], wildcards: Set<stri
 }
 
 /** Runs one Talk request through the Express router and turns its answer into the reply payload, or throws the error. */
-function answer(ctx: Context, handle: ExpressMiddleware, endpoint: Endpoint, wrap: string, timeoutMs: number): unknown {
+function answer(ctx: Context, handle: ExpressMiddleware, endpoint: Endpoint, wrap: string, timeoutMs: number): Reply | Promise<Reply> {
   const body = (ctx.body !== null && typeof ctx.body === 'object' ? ctx.body : {}) as Record<string, unknown>
   const params = ctx.params as Record<string, unknown>
   const values: Record<string, string | string[]> = {}
@@ -167,7 +170,7 @@ function answer(ctx: Context, handle: ExpressMiddleware, endpoint: Endpoint, wra
   req.res = res
   res.req = req
 
-  const settle = (outcome: number): unknown => {
+  const settle = (outcome: number): Reply => {
     if (outcome !== ENDED) throw new TalkError('NOT_FOUND', `No Express route answers ${endpoint.method} ${url.slice(0, 200)}`)
     return replyOf(ctx, res, wrap)
   }
@@ -186,7 +189,7 @@ function answer(ctx: Context, handle: ExpressMiddleware, endpoint: Endpoint, wra
 }
 
 /** The reply payload for an answer the router wrote, or the TalkError for an error status. */
-function replyOf(ctx: Context, res: ResponseStub, wrap: string): object | undefined {
+function replyOf(ctx: Context, res: ResponseStub, wrap: string): Reply {
   const status = res.statusCode
   if (status >= 500) {
     ctx.log.warn({ status, body: res.body.slice(0, 500) }, 'Express route answered with a server error')
@@ -211,7 +214,7 @@ function replyOf(ctx: Context, res: ResponseStub, wrap: string): object | undefi
     }
   }
   if (value !== null && typeof value === 'object' && !Array.isArray(value) && !RESERVED.some((k) => Object.prototype.hasOwnProperty.call(value, k))) {
-    return value
+    return value as Record<string, unknown>
   }
   return { [wrap]: value }
 }
