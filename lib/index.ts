@@ -22,7 +22,7 @@ export { bridge, type BridgeOptions, type HttpHandler } from './http/bridge'
 export { legacy, type LegacyOptions, type Respond } from './http/respond'
 export { resource, type ResourceAction, type ResourceOptions } from './http/resource'
 export { openapiDocument, type OpenApiOptions } from './http/openapi'
-export { asyncapiDocument, type AsyncApiOptions } from './http/asyncapi'
+export { asyncapiDocument, type AsyncApiOptions, type PushSchemas } from './http/asyncapi'
 export { HttpClient, isHttpClient } from './http/client'
 export type { HttpRoutes, HttpTarget, HttpMethod } from './http/routes'
 // The bundled middleware (auth, jwt, loadState, rateLimit, logger, timeout, fromExpress); validate, above, is one of them.

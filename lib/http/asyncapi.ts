@@ -2,7 +2,11 @@ import type { z } from 'zod'
 import { STATUS } from '../errors'
 import { colonName, slashName } from '../protocol'
 import { isPattern, type Router } from '../router'
+import type { Pushes } from '../types'
 import { toJsonSchema, type JsonObject } from './json-schema'
+
+/** Push payload schemas by name; a name declared in `Pushes` (colon form) must have a schema of its payload's type. */
+export type PushSchemas = { readonly [N in keyof Pushes]?: z.ZodType<Pushes[N]> } & Readonly<Record<string, z.ZodType>>
 
 /** What the generated AsyncAPI document says about the socket API. */
 export interface AsyncApiOptions {
@@ -15,7 +19,7 @@ export interface AsyncApiOptions {
    * The pushes the app sends, by name (either form), with their payload schemas:
    * `{ 'task:create': z.object({ task: Task }) }`. Talk keeps no registry of pushes, so only those listed here appear.
    */
-  pushes?: Readonly<Record<string, z.ZodType>>
+  pushes?: PushSchemas
 }
 
 /** The single channel: one WebSocket carries every request, reply and push. */
