@@ -75,16 +75,19 @@ export function mountExpress<T extends Router>(target: T, router: ExpressMiddlew
   if (typeof wrap !== 'string' || wrap.length === 0 || RESERVED.includes(wrap)) throw new TypeError('mountExpress(): "wrap" must be a field name other than status, ref and error')
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError('mountExpress(): "timeoutMs" must be a positive number')
 
-  for (const [name, value] of Object.entries(options.routes)) {
+  // Every entry is checked before any route is registered: a bad one leaves the app as it was.
+  const entries = Object.entries(options.routes).map(([name, value]) => {
     const spec = typeof value === 'string' ? { endpoint: value } : value
     if (spec === null || typeof spec !== 'object' || typeof spec.endpoint !== 'string') {
       throw new TypeError(`mountExpress(): route "${name}" must name an endpoint such as "GET /api/users"`)
     }
-    const endpoint = compileEndpoint(name, spec.endpoint)
+    const { endpoint: text, ...schemas } = spec
+    return { name, endpoint: compileEndpoint(name, text), schemas }
+  })
+  for (const { name, endpoint, schemas } of entries) {
     const handler = function mountedExpress(ctx: Context): Reply | Promise<Reply> {
       return answer(ctx, handle, endpoint, wrap, timeoutMs)
     }
-    const { endpoint: _endpoint, ...schemas } = spec
     if (schemas.body !== undefined || schemas.params !== undefined || schemas.reply !== undefined) target.route(name, schemas, handler)
     else target.route(name, handler)
   }

@@ -203,5 +203,8 @@ describe('mountExpress: an Express router answers Talk requests', () => {
     expect(() => mountExpress(app, bare(), { routes: { a: 'GET /a' }, wrap: 'status' })).toThrow(/"wrap"/)
     expect(() => mountExpress(app, bare(), { routes: { a: 'GET /a' }, timeoutMs: 0 })).toThrow(/"timeoutMs"/)
     expect(() => mountExpress(app, bare(), { routes: { a: 'GET /a/:' } })).toThrow(TypeError)
+    // nothing was registered by the calls that threw, even those whose first entries were good
+    expect(() => mountExpress(app, bare(), { routes: { b: 'GET /b', c: 'GET c' } })).toThrow(TypeError)
+    expect(app.hasRoute('a') || app.hasRoute('b')).toBe(false)
   })
 })
