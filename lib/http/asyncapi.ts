@@ -1,6 +1,6 @@
 import type { z } from 'zod'
 import { STATUS } from '../errors'
-import { colonName, slashName } from '../protocol'
+import { colonName, PING_ROUTE, slashName } from '../protocol'
 import { isPattern, type Router } from '../router'
 import type { Pushes } from '../types'
 import { toJsonSchema, type JsonObject } from './json-schema'
@@ -32,7 +32,7 @@ const REF_SCHEMA = { oneOf: [{ type: 'string', maxLength: 64 }, { type: 'integer
  * `address`) carrying every frame; per route, a `receive` operation for the request frame
  * (`{ command, ref?, ...body }`, `spec.body` on the input side) whose reply is the success frame
  * (`{ status: "success", ref?, ...reply }`, `spec.reply` on the output side) or the shared error
- * frame; per push, a `send` operation; and the welcome frame. Pattern routes (`document/:id/nodes`)
+ * frame; per push, a `send` operation; the welcome frame and Talk's `talk/ping`. Pattern routes (`document/:id/nodes`)
  * are listed with their pattern. Schemas are JSON Schema draft-07 (AsyncAPI's Schema Object);
  * what zod cannot express (dates, transforms) appears as `{}`.
  *
@@ -82,6 +82,33 @@ export function asyncapiDocument(app: Router, options: AsyncApiOptions): JsonObj
       summary: 'Greets each new connection.',
       messages: [{ $ref: `#/channels/${CHANNEL}/messages/welcome` }],
     },
+  }
+
+  // Talk's own route: answered at once, ahead of the queue and of every middleware.
+  messages['talk.ping.request'] = {
+    name: 'talk.ping.request',
+    title: 'talk:ping request',
+    summary: 'An application-level heartbeat (browsers cannot see WebSocket pings).',
+    contentType: 'application/json',
+    payload: {
+      type: 'object',
+      properties: { command: { const: colonName(PING_ROUTE) }, route: { const: PING_ROUTE }, ref: REF_SCHEMA },
+      anyOf: [{ required: ['command'] }, { required: ['route'] }],
+    },
+  }
+  messages['talk.ping.reply'] = {
+    name: 'talk.ping.reply',
+    title: 'talk:ping reply',
+    contentType: 'application/json',
+    payload: { type: 'object', properties: { status: { const: 'success' }, ref: REF_SCHEMA }, required: ['status'], additionalProperties: false },
+  }
+  operations['talk.ping'] = {
+    action: 'receive',
+    channel: { $ref: `#/channels/${CHANNEL}` },
+    title: colonName(PING_ROUTE),
+    summary: 'Answers at once, ahead of the request queue and of every middleware.',
+    messages: [{ $ref: `#/channels/${CHANNEL}/messages/talk.ping.request` }],
+    reply: { channel: { $ref: `#/channels/${CHANNEL}` }, messages: [{ $ref: `#/channels/${CHANNEL}/messages/talk.ping.reply` }] },
   }
 
   const seen = new Set<string>()

@@ -129,7 +129,7 @@ describe('AsyncAPI document of the socket side', () => {
     })
     expect(doc.channels.talk.address).toBe('/')
     expect(Object.keys(doc.operations)).toEqual([
-      'welcome', 'document.get', 'document.create', 'document._id.nodes', 'health', 'push.node.create', 'push.outline.changed',
+      'welcome', 'talk.ping', 'document.get', 'document.create', 'document._id.nodes', 'health', 'push.node.create', 'push.outline.changed',
     ])
     expect(Object.keys(doc.channels.talk.messages)).toEqual(Object.keys(doc.components.messages))
   })
