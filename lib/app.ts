@@ -661,6 +661,33 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     const connection = this.clients.get(client.id) ?? this.sessions?.parkedConnection(client.id)
     if (connection === undefined || !this.rooms.join(room, connection)) return
     connection.enter(room)
+    // A session away from presence (parked past its grace) joins quietly: it is listed when it resumes.
+    if (!this.rooms.isAway(client.id)) this.joined(client, room)
+  }
+
+  /** Takes a client out of a room on this node and tells the adapter. */
+  leave(client: Client, room: string): void {
+    const connection = this.clients.get(client.id) ?? this.sessions?.parkedConnection(client.id)
+    if (!this.rooms.leave(room, client.id)) return
+    connection?.exit(room)
+    // A session away from presence left it already, when its grace ran out.
+    if (!this.rooms.isAway(client.id)) this.left(client, room)
+  }
+
+  /** A parked session's presence grace ran out: it leaves presence in each of its rooms, still getting their pushes (SessionsHost). */
+  absent(connection: Connection): void {
+    if (!this.rooms.hide(connection.id)) return
+    for (const room of connection.rooms) this.left(connection, room)
+  }
+
+  /** A session away from presence resumed: it is listed in its rooms again (SessionsHost). */
+  present(connection: Connection): void {
+    if (!this.rooms.show(connection.id)) return
+    for (const room of connection.rooms) this.joined(connection, room)
+  }
+
+  /** A client is listed in a room: the adapter, `presence:join` and the `join` event hear of it. */
+  private joined(client: Client, room: string): void {
     try {
       this.adapter.join(room, { id: client.id, user: client.user })
     } catch (err) {
@@ -670,11 +697,8 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     this.emit('join', client, room)
   }
 
-  /** Takes a client out of a room on this node and tells the adapter. */
-  leave(client: Client, room: string): void {
-    const connection = this.clients.get(client.id) ?? this.sessions?.parkedConnection(client.id)
-    if (!this.rooms.leave(room, client.id)) return
-    connection?.exit(room)
+  /** A client is no longer listed in a room: the adapter, `presence:leave` and the `leave` event hear of it. */
+  private left(client: Client, room: string): void {
     try {
       this.adapter.leave(room, client.id)
     } catch (err) {
@@ -785,6 +809,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   /** A client is gone for good: it leaves its rooms and `disconnect` is emitted (also when a parked session ends). */
   ended(connection: Connection, code: number, reason: string): void {
     for (const room of [...connection.rooms]) this.leave(connection, room)
+    this.rooms.show(connection.id)
     this.emit('disconnect', connection, code, reason)
   }
 

@@ -26,6 +26,12 @@ export const CLOSE = {
   SERVICE_RESTART: 1012,
   /** The client stopped reading and its unsent data passed the bound. */
   SLOW_CONSUMER: 4900,
+  /**
+   * Sent by the Talk client when it closes a socket it means to resume (its heartbeat heard
+   * nothing, or no welcome came in time): the server parks the session as for a dropped
+   * connection (1006), where any other close frame from a client ends it at once.
+   */
+  WILL_RESUME: 4901,
 } as const
 
 /**

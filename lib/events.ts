@@ -8,7 +8,9 @@ export interface TalkEvents {
   /** A parked session was taken over by a new socket (resume): the client never left, so no `connection`. */
   resume: [client: Client]
   disconnect: [client: Client, code: number, reason: string]
+  /** A client is listed in a room: it joined, or a session that had left presence resumed. */
   join: [client: Client, room: string]
+  /** A client is no longer listed in a room: it left, ended, or is parked past its presence grace. */
   leave: [client: Client, room: string]
   /**
    * A member of a room on another node is gone without leaving: its node stopped renewing its lease

@@ -33,8 +33,8 @@ export interface TalkOptions extends GuardOptions {
   generateId?: () => string
   /**
    * Keep a client's session (id, rooms, state, missed pushes, recent replies) for a while after its
-   * socket drops abnormally, so a TalkClient resumes it (default off; `true` uses the defaults of
-   * ResumeOptions: 2-minute window). See docs/client.md.
+   * socket drops without a close frame, so a TalkClient resumes it (default off; `true` uses the
+   * defaults of ResumeOptions: 2-minute window, 5-second presence grace). See docs/client.md.
    */
   resume?: boolean | ResumeOptions
   /** Containers nested in one frame at most, the frame counted; deeper frames are answered BAD_REQUEST (default 32). */

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Connection } from './connection'
-import { TalkError } from './errors'
+import { CLOSE, TalkError } from './errors'
 import { payloadBytes, type Outgoing } from './frames'
-import { positive } from './options'
+import { nonNegative, positive } from './options'
 import { encodeError, encodePush, RESUME_PARAM, SEEN_PARAM, type Codec, type Envelope, type Ref } from './protocol'
 import type { Rooms } from './rooms'
 import type { ClientState, HandshakeInfo, User } from './types'
@@ -12,6 +12,12 @@ import type { ClientState, HandshakeInfo, User } from './types'
 export interface ResumeOptions {
   /** How long a session whose socket dropped is kept for a resume, in ms (default 120000). */
   window?: number
+  /**
+   * How long a parked session stays listed in presence, in ms (default 5000): past it the session
+   * leaves presence (others see `leave`) while it stays resumable for the whole window, and joins
+   * again when it resumes. A client back within the grace never left. 0 leaves at once.
+   */
+  presenceGrace?: number
   /** Sessions kept parked at once; parking one more ends the one parked longest ago (default 1000). */
   maxSessions?: number
   /** Pushes logged per session for replay (default 500). */
@@ -40,6 +46,10 @@ export interface SessionsHost {
   readonly draining: boolean
   /** A client is gone for good: it leaves its rooms and `disconnect` is emitted. */
   ended(connection: Connection, code: number, reason: string): void
+  /** A parked session's presence grace ran out: it leaves presence, still a member of its rooms for pushes. */
+  absent(connection: Connection): void
+  /** A session that had left presence resumed: it is listed in its rooms again. */
+  present(connection: Connection): void
 }
 
 /**
@@ -116,6 +126,10 @@ export class Session {
   closeCode = 0
   closeReason = ''
   timer: NodeJS.Timeout | undefined
+  /** Runs out the presence grace of a parked session. */
+  graceTimer: NodeJS.Timeout | undefined
+  /** The session left presence (parked past its grace); it is listed again when it resumes. */
+  absent = false
 
   /** The push log: a ring, oldest at `head`, grown on demand up to `maxPushes` slots (idle clients cost nothing). */
   private frames: (Outgoing | undefined)[] = []
@@ -304,8 +318,12 @@ export class Session {
   }
 }
 
-/** Close codes after which a session ends at once: the client said goodbye (a tab closing sends 1001). */
-const GOODBYE = new Set([1000, 1001])
+/**
+ * Close codes after which a session is parked: no close frame came (1006, the network dropped), or
+ * the Talk client closed a socket it means to resume (4901). Any other close frame from the client
+ * is a goodbye, whatever its code (1005, no code, is what a browser's `ws.close()` sends).
+ */
+const PARKED = new Set<number>([1006, CLOSE.WILL_RESUME])
 
 /**
  * Keeps client sessions resumable: issues resume tokens, parks a session when its socket drops
@@ -317,6 +335,8 @@ export class Sessions {
   readonly window: number
   /** At most this many sessions are parked at once. */
   readonly maxSessions: number
+  /** How long a parked session stays in presence, in ms. */
+  readonly presenceGrace: number
   private readonly limits: Limits
   private readonly parking = new Parking()
   /** Live sessions by their current token (a client may resume before its old socket is seen to die). */
@@ -331,6 +351,7 @@ export class Sessions {
     if (options === null || typeof options !== 'object') throw new TypeError('talk(): resume must be true or an options object')
     this.window = positive('resume.window', options.window ?? 120_000)
     this.maxSessions = positive('resume.maxSessions', options.maxSessions ?? 1000)
+    this.presenceGrace = nonNegative('resume.presenceGrace', options.presenceGrace ?? 5000)
     this.limits = {
       maxPushes: positive('resume.maxPushes', options.maxPushes ?? 500),
       maxBytes: positive('resume.maxBytes', options.maxBytes ?? 256 * 1024),
@@ -430,6 +451,10 @@ export class Sessions {
       rooms.leave(room, connection.id)
       rooms.join(room, connection)
     }
+    if (session.absent) {
+      session.absent = false
+      this.host.present(connection)
+    }
     connection.write(encodePush('welcome', { ...welcome, resume: token, resumed: true }, this.host.codec))
     for (const frame of session.missed(claim!.seen)) connection.write(frame)
     session.acknowledge(claim!.seen, undefined)
@@ -437,8 +462,9 @@ export class Sessions {
 
   /**
    * A connection's socket closed. True when the session lives on (parked, or resumed on a newer
-   * socket): the app must not end the client then. A goodbye (1000, 1001), a close the server
-   * asked for, or a draining app ends it.
+   * socket): the app must not end the client then. Only a socket lost without a close frame (1006)
+   * or closed by the Talk client to resume (4901) parks it: any other close frame from the client
+   * (a goodbye, whatever its code), a close the server asked for, or a draining app ends it.
    */
   closed(connection: Connection, code: number, reason: string): boolean {
     const session = connection.session
@@ -449,7 +475,7 @@ export class Sessions {
       session.clear()
       return false
     }
-    if (GOODBYE.has(code) || connection.closedByServer || this.host.draining) {
+    if (!PARKED.has(code) || connection.closedByServer || this.host.draining) {
       session.status = 'ended'
       session.clear()
       return false
@@ -469,6 +495,11 @@ export class Sessions {
     session.closeReason = reason
     session.timer = setTimeout(() => this.end(session), this.window)
     session.timer.unref()
+    if (!session.absent) {
+      // A released claim (its upgrade failed) may have left presence already: no second leave.
+      session.graceTimer = setTimeout(() => this.leavePresence(session), this.presenceGrace)
+      session.graceTimer.unref()
+    }
     this.parking.park(session)
     this.parkedById.set(session.id, session)
     while (this.parking.size > this.maxSessions) {
@@ -479,9 +510,19 @@ export class Sessions {
     }
   }
 
+  /** A parked session's grace ran out: others see it leave, though it can still resume. */
+  private leavePresence(session: Session): void {
+    session.graceTimer = undefined
+    if (session.status !== 'parked') return
+    session.absent = true
+    this.host.absent(session.connection)
+  }
+
   private unpark(session: Session): void {
     clearTimeout(session.timer)
     session.timer = undefined
+    clearTimeout(session.graceTimer)
+    session.graceTimer = undefined
     this.parking.remove(session)
     if (this.parkedById.get(session.id) === session) this.parkedById.delete(session.id)
   }

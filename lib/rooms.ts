@@ -24,6 +24,8 @@ export interface Member {
  */
 export class Rooms {
   private readonly rooms = new Map<string, Map<string, Member>>()
+  /** Members still in their rooms for pushes but no longer listed in presence (parked past their grace). */
+  private readonly away = new Set<string>()
 
   /** Adds a member to a room; false if it was already there. */
   join(room: string, member: Member): boolean {
@@ -45,13 +47,31 @@ export class Rooms {
     return true
   }
 
-  /** The members of a room on this node. */
+  /** The members of a room on this node, those away from presence left out. */
   members(room: string): PresenceEntry[] {
     const members = this.rooms.get(room)
     if (members === undefined) return []
     const out: PresenceEntry[] = []
-    for (const m of members.values()) out.push({ id: m.id, user: m.user })
+    const away = this.away.size > 0
+    for (const m of members.values()) if (!away || !this.away.has(m.id)) out.push({ id: m.id, user: m.user })
     return out
+  }
+
+  /** Stops listing a member in presence, though pushes to its rooms still reach it; false if it was away already. */
+  hide(memberId: string): boolean {
+    if (this.away.has(memberId)) return false
+    this.away.add(memberId)
+    return true
+  }
+
+  /** Lists a member in presence again; false if it was not away. */
+  show(memberId: string): boolean {
+    return this.away.delete(memberId)
+  }
+
+  /** Whether a member is away from presence. */
+  isAway(memberId: string): boolean {
+    return this.away.size > 0 && this.away.has(memberId)
   }
 
   /** The names of the rooms that have members on this node. */

@@ -80,11 +80,76 @@ export function documentsApp(options: DocumentsOptions = {}): TalkApp {
     notFound: (id) => `No document ${id}`,
   })
 
-  /** The names of the users who have a document open, each once, sorted. */
-  async function activeUsers(room: string): Promise<string[]> {
+  /** The display name of every member of a room, once per connection. */
+  async function memberNames(room: string): Promise<string[]> {
     const members = await app.presence(room)
-    return [...new Set(members.map((m) => displayName(m.user, m.id)))].sort()
+    return members.map((m) => displayName(m.user, m.id))
   }
+
+  /** The names of the users who have a document open, each once, sorted. */
+  function activeUsers(names: readonly string[]): string[] {
+    return [...new Set(names)].sort()
+  }
+
+  // Presence pushes are deltas: `document:users { document, joined, left }` names the users who
+  // appeared or went, so a change costs one small frame per member, not the whole list (the full
+  // list is only in document:get's reply). This node counts its own joins and leaves (and `lost`
+  // members of crashed nodes) per room and name until they are announced: by the next get of that
+  // room, inside its critical section and right after it reads presence, or once per turn for the
+  // rest. A page that applies the deltas to the list its get returned stays right.
+  const pending = new Map<string, Map<string, { joins: number; leaves: number }>>()
+
+  /** Counts a join or leave of `name` in a room, to be announced. */
+  function note(room: string, name: string, kind: 'joins' | 'leaves'): void {
+    if (!room.startsWith('document/')) return
+    let names = pending.get(room)
+    if (names === undefined) {
+      pending.set(room, (names = new Map()))
+      // A burst of joins and leaves within one turn (a crowd arriving, a node's sockets closing) is one push.
+      setImmediate(() => {
+        serial(room, async () => {
+          const batch = take(room)
+          if (batch !== undefined) announce(room, batch, await memberNames(room), undefined)
+        }).catch((err: unknown) => app.log.error({ err, room }, 'announcing active users failed'))
+      })
+    }
+    const counts = names.get(name) ?? { joins: 0, leaves: 0 }
+    counts[kind]++
+    names.set(name, counts)
+  }
+
+  /** Takes a room's uncounted joins and leaves, before presence is read: any later one makes a new batch. */
+  function take(room: string): Map<string, { joins: number; leaves: number }> | undefined {
+    const batch = pending.get(room)
+    pending.delete(room)
+    return batch
+  }
+
+  /**
+   * Pushes which of a batch's names appeared (listed now, not before its joins) or went (no longer
+   * listed) to the room, the sender excluded when there is one.
+   */
+  function announce(room: string, batch: Map<string, { joins: number; leaves: number }>, names: readonly string[], sender: Speaker | undefined): void {
+    const listed = new Map<string, number>()
+    for (const name of names) if (batch.has(name)) listed.set(name, (listed.get(name) ?? 0) + 1)
+    const joined: string[] = []
+    const left: string[] = []
+    for (const [name, { joins, leaves }] of batch) {
+      const now = listed.get(name) ?? 0
+      if (now === 0) {
+        if (leaves > 0) left.push(name)
+      } else if (joins > 0 && now - joins + leaves <= 0) {
+        joined.push(name)
+      }
+    }
+    if (joined.length === 0 && left.length === 0) return
+    const push = { document: room.slice('document/'.length), joined: joined.sort(), left: left.sort() }
+    if (sender === undefined) app.to(room).send('document:users', push)
+    else sender.to(room).send('document:users', push)
+  }
+  app.on('join', (client, room) => note(room, displayName(client.user, client.id), 'joins'))
+  app.on('leave', (client, room) => note(room, displayName(client.user, client.id), 'leaves'))
+  app.on('lost', (room, member) => note(room, displayName(member.user, member.id), 'leaves'))
 
   /** Makes `id` the client's current document: leaves the previous room, joins this one, tells the others. */
   async function open(ctx: Speaker & { state: Record<string, unknown> }, id: string): Promise<string[]> {
@@ -92,13 +157,13 @@ export function documentsApp(options: DocumentsOptions = {}): TalkApp {
     const previous = ctx.state.document
     if (typeof previous === 'string' && previous !== id) ctx.leave(documentKey(previous))
     ctx.state.document = id
-    const wasIn = ctx.client.rooms.has(room)
     ctx.join(room)
-    // Only a real arrival is news to the others: not a second get, nor a REST request (it has no rooms).
-    const arrived = !wasIn && ctx.client.rooms.has(room)
-    const users = await activeUsers(room)
-    if (arrived) ctx.to(room).send('document:users', { document: id, 'active-users': users })
-    return users
+    // The read below sees every join and leave counted so far (this one too): they are announced now,
+    // so what this client is told and what the others hear next fit together.
+    const batch = take(room)
+    const names = await memberNames(room)
+    if (batch !== undefined) announce(room, batch, names, ctx)
+    return activeUsers(names)
   }
 
   /**
@@ -150,18 +215,6 @@ export function documentsApp(options: DocumentsOptions = {}): TalkApp {
       ctx.reply({ ...reply, version })
     })
   }
-
-  // Leaving covers document:leave, opening another document and closing the connection alike;
-  // `lost` is a member of another node that crashed (its adapter lease ran out).
-  const usersChanged = (room: string): Promise<void> | undefined => {
-    if (!room.startsWith('document/')) return undefined
-    const id = room.slice('document/'.length)
-    return serial(room, async () => {
-      app.to(room).send('document:users', { document: id, 'active-users': await activeUsers(room) })
-    })
-  }
-  app.on('leave', (_client, room) => usersChanged(room))
-  app.on('lost', (room) => usersChanged(room))
 
   /** Who a request comes from, as documents record their creator. */
   const creatorOf = (client: Client): string => userKey(client.user) ?? client.id

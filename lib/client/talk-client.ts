@@ -1,4 +1,4 @@
-import { TalkError } from '../errors'
+import { CLOSE, TalkError } from '../errors'
 import { colonName, PING_ROUTE, RESUME_PARAM, SEEN_PARAM, slashName } from '../protocol'
 import type { PushPayloadOf, RouteMap } from '../types'
 import { BACKOFF_DEFAULTS, backoffDelay, type BackoffOptions } from './backoff'
@@ -106,9 +106,6 @@ function defaultShouldReconnect(code: number): boolean {
   if (code === 1000 || code === 1002 || code === 1003 || (code >= 1007 && code <= 1010)) return false
   return !(code >= 4000 && code <= 4899)
 }
-
-/** The close code the client sends when it gives up on a silent connection. */
-const HEARTBEAT_TIMEOUT = 4901
 
 interface Pending {
   ref: number
@@ -387,7 +384,7 @@ export class TalkClient<R extends RouteMap = RouteMap> {
       // ws can cut the TCP connection; a browser can only start the closing handshake.
       const terminate = (socket as { terminate?: unknown }).terminate
       if (typeof terminate === 'function') terminate.call(socket)
-      else socket.close(HEARTBEAT_TIMEOUT, reason)
+      else socket.close(CLOSE.WILL_RESUME, reason)
     } catch {
       // already closed
     }

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net'
-import type { TalkApp } from '../../lib'
-import { connect, type TalkClient } from '../../lib/client'
+import WebSocket from 'ws'
+import { CLOSE, type TalkApp } from '../../lib'
+import { connect, TalkClient, type SocketLike } from '../../lib/client'
 import type { Connection } from '../../lib/connection'
 import { testServer, type TestServer } from '../../lib/testing'
 import { seedApp } from '../helpers/seed-app'
@@ -48,6 +49,26 @@ describe('dead-connection detection', () => {
     expect(nodes.map((n) => n.data)).toEqual([1, 2, 3, 4, 5])
     expect([...app.clients.keys()].sort()).toEqual([sender.id, id].sort())
     expect(await receiver.request('document/get', { id: 'd' })).toMatchObject({ 'active-users': ['receiver', 'sender'] })
+  })
+
+  it('a client that cannot cut TCP (a browser) closes a silent socket with 4901, and the server parks its session', async () => {
+    const receiver = await new TalkClient(`${server.url}?user=browser`, (target) => {
+      const socket = new WebSocket(target)
+      // A browser's WebSocket has no terminate(): the client can only send a close frame.
+      Object.defineProperty(socket, 'terminate', { value: undefined })
+      return socket as unknown as SocketLike
+    }, { heartbeat: { interval: 30, timeout: 60 }, reconnect: false }).opened()
+    clients.push(receiver)
+    await receiver.request('document/create', { id: 'b' })
+    const connection = app.clients.get(String(receiver.id)) as Connection
+    const serverClosed = new Promise<number>((resolve) => connection.socket.once('close', (code: number) => resolve(code)))
+    // The server stops reading: heartbeats go unanswered until the client gives up on the socket.
+    connection.socket.pause()
+    await clientEvent(receiver, 'close')
+    connection.socket.resume()
+    expect(await serverClosed).toBe(CLOSE.WILL_RESUME)
+    expect(app.sessions?.parked).toBe(1)
+    expect(await app.presence('document/b')).toEqual([{ id: receiver.id, user: { name: 'browser' } }])
   })
 
   it('forgets pushes and replies the client acknowledges in its pings', async () => {

@@ -1,7 +1,9 @@
 import type { TalkApp, TalkOptions } from '../../lib'
 import { connect, type ClientOptions, type TalkClient } from '../../lib/client'
+import type { Socket } from 'node:net'
+import { CLOSE } from '../../lib'
 import type { Connection } from '../../lib/connection'
-import { testServer, type TestServer } from '../../lib/testing'
+import { testServer, type TestClient, type TestServer } from '../../lib/testing'
 import { seedApp } from '../helpers/seed-app'
 import { appEvent, clientEvent, collect, proxy, until, type Proxy } from './helpers'
 import { gate } from '../helpers/gate'
@@ -94,18 +96,100 @@ describe('resume', () => {
     expect(disconnects).toEqual([])
   })
 
-  it('a goodbye (1000) or a closing tab (1001) ends the session at once', async () => {
-    await start()
-    for (const code of [1000, 1001]) {
-      const raw = await server.client({ query: 'user=tab' })
-      await raw.request('document/create', { id: `tab-${code}` })
-      const gone = appEvent(app, 'disconnect')
-      await raw.close(code)
-      const [client, closeCode] = await gone
-      expect([client.id, closeCode]).toEqual([raw.id, code])
-      expect(await app.presence(`document/tab-${code}`)).toEqual([])
-      expect(app.sessions?.parked).toBe(0)
-    }
+  it.each([
+    ['no code (1005, a browser\'s ws.close())', undefined],
+    ['1000', 1000],
+    ['1001 (a tab closing)', 1001],
+    ['1011', 1011],
+    ['an app code (4321)', 4321],
+  ])('a close frame with %s is a goodbye: the session ends and the others see it leave at once', async (_label, code) => {
+    await start({ presenceEvents: true })
+    const stays = await server.client({ query: 'user=stays' })
+    const goes = await server.client({ query: 'user=goes' })
+    await stays.request('document/create', { id: 'tab' })
+    await goes.request('document/get', { id: 'tab' })
+    expect(await stays.nextPush()).toEqual({ command: 'presence:join', room: 'document/tab', client: goes.id, user: { name: 'goes' } })
+    const gone = appEvent(app, 'disconnect')
+    goes.socket.close(code)
+    const [client, closeCode] = await gone
+    expect([client.id, closeCode]).toEqual([goes.id, code ?? 1005])
+    // No resume window, no grace: the push arrives now, and the session is not parked.
+    expect(await stays.nextPush()).toEqual({ command: 'presence:leave', room: 'document/tab', client: goes.id, user: { name: 'goes' } })
+    expect(await app.presence('document/tab')).toEqual([{ id: stays.id, user: { name: 'stays' } }])
+    expect(app.sessions?.parked).toBe(0)
+    const again = await server.client({ query: `user=goes&talk-resume=${String(goes.welcome.resume)}&talk-seen=0` })
+    expect(again.welcome.resumed).toBe(false)
+  })
+
+  it.each([
+    ['the TCP connection is destroyed (1006, no close frame)', (raw: TestClient) => (raw.socket as unknown as { _socket: Socket })._socket.destroy()],
+    ['the Talk client closes to resume (4901)', (raw: TestClient) => raw.socket.close(CLOSE.WILL_RESUME, 'heartbeat timeout')],
+  ])('parks the session when %s, and it resumes with its rooms', async (_label, drop) => {
+    await start({ presenceEvents: true })
+    const stays = await server.client({ query: 'user=stays' })
+    const away = await server.client({ query: 'user=away' })
+    await stays.request('document/create', { id: 'net' })
+    await away.request('document/get', { id: 'net' })
+    await stays.nextPush() // presence:join
+    const closed = new Promise((resolve) => (app.clients.get(away.id) as Connection).socket.once('close', resolve))
+    drop(away)
+    await closed
+    expect(app.sessions?.parked).toBe(1)
+    expect((await app.presence('document/net')).map((m) => m.id).sort()).toEqual([stays.id, away.id].sort())
+    await stays.request('node/create', { type: 'task', data: 'while away' })
+    const back = await server.client({ query: `user=away&talk-resume=${String(away.welcome.resume)}&talk-seen=0` })
+    expect(back.welcome).toEqual({ command: 'welcome', client: away.id, protocol: 1, resume: expect.any(String), resumed: true })
+    expect(await back.nextPush()).toEqual({ command: 'node:create', id: 1, type: 'task', data: 'while away' })
+    // Back within the grace: the others saw no leave and no join.
+    expect(await stays.request('document/get', { id: 'net' })).toMatchObject({ 'active-users': ['away', 'stays'] })
+    expect(stays.pendingPushes).toEqual([])
+  })
+
+  it('a parked session leaves presence after its grace, stays resumable, and joins again when it resumes', async () => {
+    await start({ presenceEvents: true, resume: { presenceGrace: 50 } })
+    const stays = await server.client({ query: 'user=stays' })
+    const away = await server.client({ query: 'user=away' })
+    await stays.request('document/create', { id: 'g' })
+    await away.request('document/get', { id: 'g' })
+    await stays.nextPush() // presence:join
+    const events: string[] = []
+    app.on('join', (client, room) => void events.push(`join ${client.id === away.id ? 'away' : 'other'} ${room}`))
+    app.on('leave', (client, room) => void events.push(`leave ${client.id === away.id ? 'away' : 'other'} ${room}`))
+    const left = appEvent(app, 'leave')
+    await cut(app, away.id)
+    expect(events).toEqual([]) // parked, still listed during the grace
+    await left
+    expect(await stays.nextPush()).toEqual({ command: 'presence:leave', room: 'document/g', client: away.id, user: { name: 'away' } })
+    expect(await app.presence('document/g')).toEqual([{ id: stays.id, user: { name: 'stays' } }])
+    expect(app.sessions?.parked).toBe(1)
+    // Still in its room for pushes: they are logged for the resume.
+    await stays.request('node/create', { type: 'task', data: 'while gone' })
+    const back = await server.client({ query: `user=away&talk-resume=${String(away.welcome.resume)}&talk-seen=0` })
+    expect(back.welcome.resumed).toBe(true)
+    expect(await back.nextPush()).toEqual({ command: 'node:create', id: 1, type: 'task', data: 'while gone' })
+    expect(await stays.nextPush()).toEqual({ command: 'presence:join', room: 'document/g', client: away.id, user: { name: 'away' } })
+    expect((await app.presence('document/g')).map((m) => m.id).sort()).toEqual([stays.id, away.id].sort())
+    expect(events).toEqual(['leave away document/g', 'join away document/g'])
+    // Ending it later takes it out once: one leave, not a second one for a member already gone.
+    const gone = appEvent(app, 'disconnect')
+    await back.close()
+    await gone
+    expect(await stays.nextPush()).toEqual({ command: 'presence:leave', room: 'document/g', client: away.id, user: { name: 'away' } })
+    expect(events).toEqual(['leave away document/g', 'join away document/g', 'leave away document/g'])
+  })
+
+  it('a session that ends while away from presence leaves no second leave behind', async () => {
+    await start({ resume: { presenceGrace: 20, window: 200 } })
+    const raw = await server.client({ query: 'user=p' })
+    await raw.request('document/create', { id: 'w' })
+    const events: string[] = []
+    app.on('leave', (_client, room) => void events.push(`leave ${room}`))
+    const gone = appEvent(app, 'disconnect')
+    await cut(app, raw.id)
+    const [client, code] = await gone
+    expect([client.id, code]).toEqual([raw.id, 1006])
+    expect(events).toEqual(['leave document/w'])
+    expect(await app.presence('document/w')).toEqual([])
   })
 
   it('past the window, resume fails cleanly: a new id, resumed false, onReconnect re-opens, queued requests follow it', async () => {
@@ -277,6 +361,7 @@ describe('resume', () => {
   it('checks its options at start-up', () => {
     expect(() => seedApp({ resume: { window: 0 } })).toThrow(TypeError)
     expect(() => seedApp({ resume: { maxBytes: -1 } })).toThrow(TypeError)
+    expect(() => seedApp({ resume: { presenceGrace: -1 } })).toThrow(TypeError)
     expect(() => seedApp({ resume: 'yes' as unknown as boolean })).toThrow(TypeError)
   })
 

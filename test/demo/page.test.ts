@@ -154,9 +154,27 @@ if (missing !== undefined && process.env.CI !== 'true') console.warn(`skipping t
       '[x] Buy milk', '[ ] Bake sourdough', '[ ] Call the plumber', '[ ] Added while Ann was away', '[ ] Back online',
     ])
 
-    // B closes its tab: A's active users drop B.
+    // Ann came back within the presence grace: nobody saw her leave.
+    await until(b, "B's active users after A is back", users, ['Ann', 'Bob'])
+
+    // Bob opens a second tab and closes it: one user, so A's list never changes. Then Bob's last
+    // tab closes (a goodbye): A's list drops Bob at once, from the delta pushes alone.
+    await a.evaluate(() => {
+      const seen: string[] = []
+      ;(window as unknown as { lists: string[] }).lists = seen
+      const list = document.getElementById('active-users') as HTMLElement
+      new MutationObserver(() => seen.push(Array.from(list.children, (li) => li.textContent).join(','))).observe(list, { childList: true })
+    })
+    const b2 = await b.context().newPage()
+    b2.on('pageerror', (err) => failures.push(err.message))
+    await b2.addInitScript(installReaders)
+    await b2.goto(`${demo.httpUrl}/?user=Bob#groceries`)
+    await until(b2, "B's second tab's active users", users, ['Ann', 'Bob'])
+    await b2.close()
     await b.close()
     await until(a, "A's active users after B left", users, ['Ann'])
+    const lists = await a.evaluate(() => (window as unknown as { lists: string[] }).lists)
+    expect(lists.filter((l) => l !== 'Ann,Bob')).toEqual(['Ann'])
     expect(failures).toEqual([])
   })
 

@@ -112,16 +112,21 @@ describe('the documents demo routes', () => {
     it('moves the client from the room of its previous document to the new one', async () => {
       await a.request('document:create', { id: 'one' })
       await b.request('document:get', { id: 'one' })
-      expect(await a.nextPush()).toEqual({ command: 'document:users', document: 'one', 'active-users': ['ann', 'bob'] })
+      expect(await a.nextPush()).toEqual({ command: 'document:users', document: 'one', joined: ['bob'], left: [] })
       await a.request('document:create', { id: 'two' })
-      expect(await b.nextPush()).toEqual({ command: 'document:users', document: 'one', 'active-users': ['bob'] })
+      expect(await b.nextPush()).toEqual({ command: 'document:users', document: 'one', joined: [], left: ['ann'] })
       await b.request('document:get', { id: 'two' })
-      expect(await a.nextPush()).toEqual({ command: 'document:users', document: 'two', 'active-users': ['ann', 'bob'] })
+      expect(await a.nextPush()).toEqual({ command: 'document:users', document: 'two', joined: ['bob'], left: [] })
       await a.request('node:create', { type: 'task', data: { name: 'in two' } })
       expect(await b.nextPush()).toEqual({ command: 'node:create', document: 'two', version: 2, id: 2, type: 'task', data: { name: 'in two' } })
       // One user with two connections is listed once.
       const ann2 = await demo.client('ann')
       expect(await ann2.request('document:get', { id: 'two' })).toMatchObject({ 'active-users': ['ann', 'bob'] })
+      // Her second connection is no news to the others, coming or going; her last one leaving is.
+      await ann2.close()
+      await a.request('document:leave', {})
+      expect(await b.nextPush()).toEqual({ command: 'document:users', document: 'two', joined: [], left: ['ann'] })
+      expect(b.pendingPushes).toEqual([])
     })
   })
 
@@ -157,9 +162,9 @@ describe('the documents demo routes', () => {
     it('leaves the room (the others see it), then node:create answers BAD_REQUEST', async () => {
       await a.request('document:create', { id: 'doc' })
       await b.request('document:get', { id: 'doc' })
-      expect(await a.nextPush()).toMatchObject({ command: 'document:users', 'active-users': ['ann', 'bob'] })
+      expect(await a.nextPush()).toEqual({ command: 'document:users', document: 'doc', joined: ['bob'], left: [] })
       expect(await b.request('document:leave', {})).toEqual({ status: 'success', ref: 2 })
-      expect(await a.nextPush()).toEqual({ command: 'document:users', document: 'doc', 'active-users': ['ann'] })
+      expect(await a.nextPush()).toEqual({ command: 'document:users', document: 'doc', joined: [], left: ['bob'] })
       expect(await b.request('node:create', { type: 'task', data: {} })).toEqual(
         error(3, 'BAD_REQUEST', 'No document is open: send document:create or document:get first'),
       )

@@ -22,8 +22,8 @@ describe('the documents demo speaks the seed conversation', () => {
       document: { id: 'hello-world', version: 1, data: {}, nodes: [] },
       'active-users': ['client1', 'client2'],
     })
-    // The one already there hears who joined.
-    expect(await client1.nextPush()).toEqual({ command: 'document:users', document: 'hello-world', 'active-users': ['client1', 'client2'] })
+    // The one already there hears who joined: a delta, not the whole list.
+    expect(await client1.nextPush()).toEqual({ command: 'document:users', document: 'hello-world', joined: ['client2'], left: [] })
 
     client1.socket.send(JSON.stringify({ [field]: name('node:create'), type: '/type/task', data: { name: 'A new task' } }))
     expect(await client1.nextReply()).toEqual({
@@ -42,7 +42,7 @@ describe('the documents demo speaks the seed conversation', () => {
 
     // Closing the tab: the others' active users drop the one who left.
     await client2.close()
-    expect(await client1.nextPush()).toEqual({ command: 'document:users', document: 'hello-world', 'active-users': ['client1'] })
+    expect(await client1.nextPush()).toEqual({ command: 'document:users', document: 'hello-world', joined: [], left: ['client2'] })
 
     // The sender hears nothing of its own change, and nothing else is pending.
     expect(client1.pendingPushes).toEqual([])

@@ -40,10 +40,10 @@ describeRedis('the documents demo on two nodes, when one crashes', (source) => {
       document: { id: 'shared', version: 1, data: {}, nodes: [] },
       'active-users': ['ann', 'bob'],
     })
-    expect(await ann.nextPush()).toEqual({ command: 'document:users', document: 'shared', 'active-users': ['ann', 'bob'] })
+    expect(await ann.nextPush()).toEqual({ command: 'document:users', document: 'shared', joined: ['bob'], left: [] })
 
     await two.stop('SIGKILL')
-    expect(await ann.nextPush()).toEqual({ command: 'document:users', document: 'shared', 'active-users': ['ann'] })
+    expect(await ann.nextPush()).toEqual({ command: 'document:users', document: 'shared', joined: [], left: ['bob'] })
     expect(await ann.request('document:get', { id: 'shared' })).toEqual({
       status: 'success', ref: 2,
       document: { id: 'shared', version: 1, data: {}, nodes: [] },

@@ -51,7 +51,7 @@ describeRedis('npm run cluster: the documents demo on two nodes and one Redis', 
       document: { id: 'hello-world', version: 1, data: {}, nodes: [] },
       'active-users': ['client1', 'client2'],
     })
-    expect(await client1.nextPush()).toEqual({ command: 'document:users', document: 'hello-world', 'active-users': ['client1', 'client2'] })
+    expect(await client1.nextPush()).toEqual({ command: 'document:users', document: 'hello-world', joined: ['client2'], left: [] })
 
     client1.socket.send(JSON.stringify({ command: 'node:create', type: '/type/task', data: { name: 'A new task' } }))
     expect(await client1.nextReply()).toEqual({ status: 'success', node: { id: 2, type: '/type/task', data: { name: 'A new task' } }, version: 2 })
@@ -60,7 +60,7 @@ describeRedis('npm run cluster: the documents demo on two nodes and one Redis', 
     })
 
     await client2.close()
-    expect(await client1.nextPush()).toEqual({ command: 'document:users', document: 'hello-world', 'active-users': ['client1'] })
+    expect(await client1.nextPush()).toEqual({ command: 'document:users', document: 'hello-world', joined: [], left: ['client2'] })
     expect(client1.pendingPushes).toEqual([])
   })
 

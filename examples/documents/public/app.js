@@ -101,7 +101,11 @@ function listen(c) {
   })
   c.on('document:users', (frame) => {
     if (doc === null || frame.document !== doc.id) return
-    users = frame['active-users']
+    // A delta on the list the last document:get returned: names that appeared, names that went.
+    const names = new Set(users)
+    for (const name of frame.left) names.delete(name)
+    for (const name of frame.joined) names.add(name)
+    users = [...names].sort()
     renderUsers()
   })
   c.on('close', (info) => {
