@@ -57,7 +57,7 @@ describe('the documents demo routes', () => {
     it('deletes a document for its creator, tells the others, and frees its name', async () => {
       await a.request('document:create', { id: 'doc' })
       await b.request('document:get', { id: 'doc' })
-      expect(await a.nextPush()).toMatchObject({ command: 'document:users', 'active-users': ['ann', 'bob'] })
+      expect(await a.nextPush()).toEqual({ command: 'document:users', document: 'doc', joined: ['bob'], left: [] })
       expect(await a.request('document:delete', { id: 'doc' })).toEqual({ status: 'success', ref: 2 })
       expect(await b.nextPush()).toEqual({ command: 'document:deleted', document: 'doc' })
       expect(await b.request('document:get', { id: 'doc' })).toEqual(error(2, 'NOT_FOUND', 'No document doc'))
