@@ -36,8 +36,8 @@ export type { TalkEvents } from './events'
 /** A middleware that also has work to do on the HTTP upgrade request (e.g. authentication). */
 export interface HandshakeMiddleware extends Middleware {
   handshake?: HandshakeHook
-  /** Called once by `app.use()` with the app, e.g. to listen to connection events or add a route. */
-  attach?: (app: TalkApp) => void
+  /** Called once by `app.use()` with the app and the pattern it was scoped to, e.g. to listen to connection events or add a route. */
+  attach?: (app: TalkApp, pattern: string | undefined) => void
 }
 
 interface CompiledRoute {
@@ -64,6 +64,9 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   readonly maxQueue: number
   readonly concurrency: number
   readonly maxBufferedBytes: number
+  readonly maxReplyBytes: number
+  readonly maxRequestsPerTurn: number
+  readonly maxTurnMs: number
   /** This node's id among nodes that share an adapter. */
   readonly nodeId = randomUUID()
   /** Connected clients by id. */
@@ -111,6 +114,9 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     this.maxQueue = positive('maxQueue', options.maxQueue ?? 256)
     this.concurrency = positive('concurrency', options.concurrency ?? 1)
     this.maxBufferedBytes = positive('maxBufferedBytes', options.maxBufferedBytes ?? 4 * 1024 * 1024)
+    this.maxReplyBytes = positive('maxReplyBytes', options.maxReplyBytes ?? 16 * 1024 * 1024)
+    this.maxRequestsPerTurn = positive('maxRequestsPerTurn', options.maxRequestsPerTurn ?? 256)
+    this.maxTurnMs = positive('maxTurnMs', options.maxTurnMs ?? 2)
     this.options = {
       maxPayload: positive('maxPayload', options.maxPayload ?? 1024 * 1024),
       heartbeatInterval: nonNegative('heartbeatInterval', options.heartbeatInterval ?? 30_000),
@@ -143,7 +149,8 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       ? undefined
       : { livePath: '/healthz', readyPath: '/readyz', ...(options.health === true ? {} : options.health) }
     // Defences that are middleware run first, before anything the app adds.
-    if (options.rateLimit !== false) super.use(rateLimit(options.rateLimit ?? DEFAULT_RATE_LIMIT))
+    // Through this.use(): the limiter attaches to the app, to count queue-full refusals toward its close.
+    if (options.rateLimit !== false) this.use(rateLimit(options.rateLimit ?? DEFAULT_RATE_LIMIT))
     if (options.timeout !== undefined && options.timeout !== false) super.use(deadline({ ms: options.timeout }))
   }
 
@@ -162,7 +169,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       this.handshake((fn as HandshakeMiddleware).handshake as HandshakeHook)
     }
     const attach = typeof fn === 'function' ? (fn as HandshakeMiddleware).attach : undefined
-    if (typeof attach === 'function') attach.call(fn, this)
+    if (typeof attach === 'function') attach.call(fn, this, typeof first === 'string' ? first : undefined)
     return second === undefined ? super.use(first as Middleware) : super.use(first as string, second)
   }
 
@@ -784,7 +791,16 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   private readonly flushAll = (): void => {
     this.flushScheduled = false
     const corked = this.corked.splice(0)
-    for (const connection of corked) connection.flush()
+    for (const connection of corked) connection.endTurn()
+  }
+
+  /** A request was refused because its connection's queue was full: told to `overflow` listeners (ConnectionHost). */
+  overflowed(connection: Connection, envelope: Envelope, err: TalkError): void {
+    if (!this.events.has('overflow')) return
+    const ctx = new Context(this, connection, connection, envelope.name, envelope.ref, envelope.body, EMPTY_PARAMS)
+    ctx.replied = true
+    ctx.failure = err
+    this.emit('overflow', ctx)
   }
 
   /** Counts an error answered before any route ran: a bad frame, a full queue, draining (ConnectionHost). */

@@ -18,14 +18,22 @@ export interface ConnectionHost {
   readonly maxQueue: number
   /** Requests of one connection handled at once; 1 keeps them in arrival order. */
   readonly concurrency: number
-  /** Unsent bytes a connection may hold before it is closed as a slow consumer. */
+  /** Unsent bytes of earlier frames past which a reader that stops taking them is closed as a slow consumer. */
   readonly maxBufferedBytes: number
+  /** Largest success reply written, in bytes; a bigger one is answered PAYLOAD_TOO_LARGE instead. */
+  readonly maxReplyBytes: number
+  /** Requests (and refusals) one connection starts in one event-loop turn before it yields. */
+  readonly maxRequestsPerTurn: number
+  /** Time one connection's requests may take in one event-loop turn before it yields, in ms. */
+  readonly maxTurnMs: number
   /** True once the app is closing: new requests are answered UNAVAILABLE. */
   readonly draining: boolean
   /** Runs one request through the chain; resolves once it is answered. */
   dispatch(connection: Connection, envelope: Envelope): Promise<void>
-  /** Asks for the socket's corked writes to be flushed at the end of this event-loop turn. */
+  /** Asks for `connection.endTurn()` (its corked writes flushed, its turn budget renewed) at the end of this event-loop turn. */
   flushLater(connection: Connection): void
+  /** Told of each request refused because the connection's queue was full (the rate limiter counts it toward its close). */
+  overflowed?(connection: Connection, envelope: Envelope, err: TalkError): void
   /** Called once when the socket has closed. */
   closed(connection: Connection, code: number, reason: string): void
   /** Depth and size bounds for decoded frames (default: decode's). */
@@ -42,6 +50,18 @@ export interface ConnectionHost {
 const MAX_COALESCED = 64
 /** How often a connection holding coalesced pushes checks whether its client caught up, in ms. */
 const COALESCE_POLL_MS = 25
+/** How often a connection behind on its writes checks that its reader is taking them, in ms. */
+const SLOW_CHECK_MS = 1000
+/**
+ * Unsent bytes, as a multiple of maxBufferedBytes, past which a write closes the connection at once,
+ * whatever its reader does: the memory bound for a client that asks for more than it reads.
+ */
+const HARD_BUFFER_FACTOR = 4
+
+/** The error reply of a request refused before any route ran, waiting for its turn in the reply order. */
+class Refusal {
+  constructor(readonly frame: string) {}
+}
 
 /** The net.Socket under a ws WebSocket, which ws keeps private: Talk corks it and writes its own frames to it. */
 interface RawSocket {
@@ -82,8 +102,21 @@ export class Connection implements Client, Member, Responder {
   draining = false
 
   private closeSent: { code: number; reason: string } | undefined
-  private readonly queue: Envelope[] = []
+  /** Requests waiting to run, and refusals waiting for the replies before them. */
+  private readonly queue: (Envelope | Refusal)[] = []
+  /** Refusals in the queue (the rest are requests, bounded by maxQueue). */
+  private refusals = 0
   private running = 0
+  /** Requests and refusals started in this event-loop turn. */
+  private spent = 0
+  /** The earliest and latest start (`ctx.startedAt`) of the requests answered this turn: the turn's time, with no clock read of its own. */
+  private turnFirst = Infinity
+  private turnLast = -Infinity
+  /** Whether this connection has used its turn and continues in a setImmediate. */
+  private yielded = false
+  /** While more than maxBufferedBytes wait unsent: the timer that checks the reader takes them, and the backlog it last saw. */
+  private behindTimer: NodeJS.Timeout | undefined = undefined
+  private behindMark = 0
   /** Made on first use: most connections are never waited for, and many join no room. */
   private idleWaiters: (() => void)[] | undefined = undefined
   private joined: Set<string> | undefined = undefined
@@ -157,7 +190,7 @@ export class Connection implements Client, Member, Responder {
     return this.socket.readyState === WebSocket.OPEN
   }
 
-  /** True when no request of this connection is running or waiting. */
+  /** True when no request of this connection is running or waiting (nor a refusal waiting to be sent). */
   get idle(): boolean {
     return this.running === 0 && this.queue.length === 0
   }
@@ -183,24 +216,38 @@ export class Connection implements Client, Member, Responder {
     else this.write(frame)
   }
 
-  /** Writes one frame (text is framed here) to this socket; drops it if the socket is no longer open. */
+  /**
+   * Writes one frame (text is framed here) to this socket; drops it if the socket is no longer open.
+   * The slow-consumer bound looks at the bytes that were already waiting, never at this frame: see `behind`.
+   */
   write(frame: Outgoing): void {
     const socket = this.socket
     if (socket.readyState !== WebSocket.OPEN) return
     if (!this.corked) this.cork()
+    const waiting = socket.bufferedAmount
     this.raw.write(typeof frame === 'string' ? encodeFrame(frame) : frame)
-    if (socket.bufferedAmount > this.host.maxBufferedBytes) this.slowConsumer()
+    if (waiting > this.host.maxBufferedBytes) this.behind(waiting)
   }
 
-  /** Sends the success reply of a request of this connection; throws, sending nothing, if the payload cannot be encoded. */
+  /**
+   * Sends the success reply of a request of this connection; throws, sending nothing, if the payload
+   * cannot be encoded or its frame is over maxReplyBytes (PAYLOAD_TOO_LARGE).
+   */
   success(ctx: Context, payload: object | undefined): void {
+    this.answered(ctx.startedAt)
     const frame = encodeSuccess(ctx.ref, payload, this.host.codec)
+    const limit = this.host.maxReplyBytes
+    // A UTF-8 byte is at most 3 per UTF-16 unit here: only a long string needs its bytes counted.
+    if (frame.length * 3 > limit && Buffer.byteLength(frame) > limit) {
+      throw new TalkError('PAYLOAD_TOO_LARGE', `The reply was too big to send (${Buffer.byteLength(frame)} bytes; the limit is ${limit})`)
+    }
     this.session?.replied(ctx.ref, frame)
     this.write(frame)
   }
 
   /** Sends the error reply of a request of this connection. */
   failure(ctx: Context, err: unknown): void {
+    this.answered(ctx.startedAt)
     const frame = encodeError(ctx.ref, err, this.host.codec)
     this.session?.replied(ctx.ref, frame)
     this.write(frame)
@@ -214,6 +261,14 @@ export class Connection implements Client, Member, Responder {
       this.closeSent ??= { code, reason }
       this.socket.close(code, reason)
     }
+  }
+
+  /** The end of an event-loop turn (ConnectionHost.flushLater): corked writes leave, and the turn budget is renewed. */
+  endTurn(): void {
+    this.spent = 0
+    this.turnFirst = Infinity
+    this.turnLast = -Infinity
+    this.flush()
   }
 
   /** Flushes corked writes: the end-of-turn half of write batching. */
@@ -257,6 +312,32 @@ export class Connection implements Client, Member, Responder {
     timer.unref()
   }
 
+  /**
+   * More than maxBufferedBytes of earlier frames were still unsent when a frame was written. A reader
+   * taking bytes at its line rate is never closed for it: from now on, every SLOW_CHECK_MS, the backlog
+   * must have shrunk since the last check (or be back under the bound); a reader that took less than
+   * it was sent in a whole interval is closed with 4900. A backlog past HARD_BUFFER_FACTOR times the
+   * bound closes at once: the memory bound, whatever the reader does.
+   */
+  private behind(waiting: number): void {
+    if (waiting > this.host.maxBufferedBytes * HARD_BUFFER_FACTOR) return this.slowConsumer()
+    if (this.behindTimer !== undefined) return
+    this.behindMark = this.socket.bufferedAmount
+    this.behindTimer = setTimeout(Connection.checkBehind, SLOW_CHECK_MS, this)
+    this.behindTimer.unref()
+  }
+
+  private static checkBehind(connection: Connection): void {
+    connection.behindTimer = undefined
+    if (!connection.open) return
+    const backlog = connection.socket.bufferedAmount
+    if (backlog <= connection.host.maxBufferedBytes) return
+    if (backlog >= connection.behindMark) return connection.slowConsumer()
+    connection.behindMark = backlog
+    connection.behindTimer = setTimeout(Connection.checkBehind, SLOW_CHECK_MS, connection)
+    connection.behindTimer.unref()
+  }
+
   private slowConsumer(): void {
     this.host.log.warn({ client: this.id, buffered: this.socket.bufferedAmount }, 'closing slow consumer')
     this.close(CLOSE.SLOW_CONSUMER, 'slow consumer')
@@ -282,20 +363,44 @@ export class Connection implements Client, Member, Responder {
       this.refuse(envelope.ref, new TalkError('UNAVAILABLE', 'Server is shutting down'))
     } else if (this.session?.retry(envelope) === true) {
       // A retry after a resume: answered from the session's reply cache, the handler does not run again.
-    } else if (this.running < this.host.concurrency) {
-      this.run(envelope)
-    } else if (this.queue.length < this.host.maxQueue) {
+    } else if (this.yielded || (this.running < this.host.concurrency && this.queue.length === 0)) {
+      if (!this.yielded && !this.spentTurn()) {
+        this.start(envelope)
+        if (this.running === 0) this.wakeIdleWaiters()
+      } else {
+        // It waits only for this connection's next turn. Reading stops at a yield, so what arrives
+        // meanwhile had been read already (a chunk at most): queued past maxQueue, never refused.
+        this.queue.push(envelope)
+        this.yieldTurn()
+      }
+    } else if (this.queue.length - this.refusals < this.host.maxQueue) {
       this.queue.push(envelope)
     } else {
+      const err = new TalkError('RATE_LIMITED', 'Too many requests waiting on this connection')
       this.session?.refused(envelope.ref)
-      this.refuse(envelope.ref, new TalkError('RATE_LIMITED', 'Too many requests waiting on this connection'))
+      this.refuse(envelope.ref, err)
+      this.host.overflowed?.(this, envelope, err)
     }
   }
 
-  /** Answers a frame that never reaches a route with its error, counted by the host. */
+  /**
+   * Answers a frame that never reaches a route with its error, counted by the host. The error takes
+   * the request's place in the reply order: sent at once when nothing is running or waiting, else
+   * queued behind the requests before it. Refusals waiting are bounded too (16 × maxQueue, about
+   * 150 bytes each): a client past that is flooding, and is closed with 1008.
+   */
   private refuse(ref: Envelope['ref'], err: TalkError): void {
     this.host.frameError?.(err.code)
-    this.write(encodeError(ref, err, this.host.codec))
+    const frame = encodeError(ref, err, this.host.codec)
+    if (this.running === 0 && this.queue.length === 0) {
+      this.write(frame)
+    } else if (this.refusals < this.host.maxQueue * 16) {
+      this.queue.push(new Refusal(frame))
+      this.refusals++
+    } else {
+      this.host.log.warn({ client: this.id }, 'closed a connection with too many refused requests waiting')
+      this.close(CLOSE.POLICY, 'too many requests waiting')
+    }
   }
 
   /** Answers the built-in heartbeat at once, ahead of queued requests and middleware; it acknowledges pushes and replies. */
@@ -304,25 +409,74 @@ export class Connection implements Client, Member, Responder {
     this.write(encodeSuccess(envelope.ref, undefined, this.host.codec))
   }
 
-  /** Runs a request, then the queued ones for as long as each is answered synchronously. */
-  private run(envelope: Envelope): void {
-    for (let next: Envelope | undefined = envelope; next !== undefined; next = this.queue.shift()) {
-      this.running++
-      const done = this.host.dispatch(this, next)
-      if (done !== SETTLED) {
-        done.then(() => this.finished())
-        return
-      }
-      this.running--
-    }
-    if (this.running === 0) this.wakeIdleWaiters()
+  /** Whether this connection has used its share of this event-loop turn: maxRequestsPerTurn started, or maxTurnMs of them run. */
+  private spentTurn(): boolean {
+    return this.spent >= this.host.maxRequestsPerTurn || this.turnLast - this.turnFirst >= this.host.maxTurnMs
+  }
+
+  /** Notes the start of a request being answered: the turn's time is measured by its requests' own clocks. */
+  private answered(startedAt: number): void {
+    if (startedAt < this.turnFirst) this.turnFirst = startedAt
+    if (startedAt > this.turnLast) this.turnLast = startedAt
+  }
+
+  /** Runs one request; a synchronous one is answered (and no longer running) when this returns. */
+  private start(envelope: Envelope): void {
+    this.running++
+    this.spent++
+    const done = this.host.dispatch(this, envelope)
+    if (done === SETTLED) this.running--
+    else done.then(() => this.finished())
   }
 
   private finished(): void {
     this.running--
-    const next = this.queue.shift()
-    if (next !== undefined) this.run(next)
-    else if (this.running === 0) this.wakeIdleWaiters()
+    this.pump()
+  }
+
+  /**
+   * Starts what waits in the queue while a slot is free and this turn's budget lasts; a refusal
+   * leaves once every request before it is answered. Past the budget, it continues next turn.
+   */
+  private pump(): void {
+    const queue = this.queue
+    while (this.running < this.host.concurrency && queue.length > 0) {
+      if (this.spentTurn()) return this.yieldTurn()
+      const next = queue[0]!
+      if (next instanceof Refusal) {
+        if (this.running > 0) return
+        queue.shift()
+        this.refusals--
+        this.spent++
+        this.write(next.frame)
+      } else {
+        queue.shift()
+        this.start(next)
+      }
+    }
+    if (this.running === 0 && queue.length === 0) this.wakeIdleWaiters()
+  }
+
+  /**
+   * Continues this connection's queue in a setImmediate: I/O, timers and other connections go first.
+   * Its socket stops reading meanwhile (the frames of the chunk being read still arrive), so a client
+   * cannot send faster than it is served: without it, reading between turns would fill its queue.
+   */
+  private yieldTurn(): void {
+    if (this.yielded) return
+    this.yielded = true
+    this.socket.pause()
+    setImmediate(Connection.nextTurn, this)
+  }
+
+  /** A turn of its own: reading resumes once a turn ends with budget left (the queue drained, or waiting on a running request). */
+  private static nextTurn(connection: Connection): void {
+    connection.yielded = false
+    connection.spent = 0
+    connection.turnFirst = Infinity
+    connection.turnLast = -Infinity
+    connection.pump()
+    if (!connection.yielded) connection.socket.resume()
   }
 
   private wakeIdleWaiters(): void {

@@ -205,8 +205,10 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
     try {
       this.responder.success(this as Context, checked)
     } catch (err) {
-      // A cycle, a BigInt, a throwing toJSON: whatever the transport, the request still gets its one reply.
-      this.log.error({ err }, 'reply payload could not be encoded')
+      // A cycle, a BigInt, a throwing toJSON, a reply over maxReplyBytes (a TalkError): whatever the
+      // transport, the request still gets its one reply.
+      if (err instanceof TalkError) this.log.warn({ code: err.code, message: err.message }, 'reply not sent')
+      else this.log.error({ err }, 'reply payload could not be encoded')
       this.failure = err
       this.responder.failure(this as Context, err)
     }

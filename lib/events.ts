@@ -17,6 +17,12 @@ export interface TalkEvents {
    * (crashed or cut off) and the adapter cleaned it up. Its own node, being gone, told no one.
    */
   lost: [room: string, member: PresenceEntry]
+  /**
+   * A request was refused (answered RATE_LIMITED, no route ran) because its connection already had
+   * `maxQueue` requests waiting. `ctx` is that request, already answered; the bundled rate limiter
+   * counts it toward its flood close.
+   */
+  overflow: [ctx: Context]
   /** An unexpected error: a handler's non-TalkError, a failing hook or listener. */
   error: [err: unknown, ctx: Context | undefined]
 }

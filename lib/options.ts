@@ -17,8 +17,25 @@ export interface TalkOptions extends GuardOptions {
   maxPayload?: number
   /** Interval between ws pings, in ms; a peer silent for two intervals is terminated (default 30000; 0 turns it off). */
   heartbeatInterval?: number
-  /** Unsent bytes a connection may hold before it is closed with 4900 as a slow consumer (default 4 MiB). */
+  /**
+   * Unsent bytes of earlier frames past which a connection's reader must keep taking them (default
+   * 4 MiB): while over it, a reader whose backlog did not shrink in a whole second is closed with 4900
+   * as a slow consumer; over 4 × it, at once. The frame being written never counts.
+   */
   maxBufferedBytes?: number
+  /** Largest success reply sent, in bytes; a bigger one is not written, the request is answered PAYLOAD_TOO_LARGE (default 16 MiB). */
+  maxReplyBytes?: number
+  /**
+   * Requests one connection starts in one event-loop turn before it yields to I/O and other
+   * connections, continuing in a setImmediate (default 256; `maxTurnMs` usually ends a turn first). See
+   * docs/operations.md, fairness.
+   */
+  maxRequestsPerTurn?: number
+  /**
+   * Time one connection's requests may take in one event-loop turn before it yields, in ms, measured
+   * from their start times (default 2; the request running when it passes finishes first).
+   */
+  maxTurnMs?: number
   /** Requests one connection may have waiting beyond those running; past it, RATE_LIMITED (default 256). */
   maxQueue?: number
   /** Requests of one connection handled at once (default 1: in arrival order). */

@@ -1,5 +1,7 @@
+import type { TalkApp } from '../lib/app'
 import type { Context } from '../lib/context'
 import { CLOSE, TalkError } from '../lib/errors'
+import { compileMatcher } from '../lib/router'
 import type { Client, Middleware } from '../lib/types'
 import { isHttpClient } from '../lib/http/client'
 import { userKey } from './auth'
@@ -94,13 +96,17 @@ export interface RateLimit extends Middleware {
   readonly size: number
   /** Stops the sweep timer and drops the shared buckets. */
   close(): void
+  /** Called by `app.use()`: counts the app's queue-full refusals (its `overflow` event) toward the close, as requests. */
+  attach(app: TalkApp, pattern: string | undefined): void
 }
 
 /**
  * Token-bucket rate limiting. A request past the limit is answered `RATE_LIMITED` with
  * `details: { retryAfterMs }` (over the REST bridge: 429 with `Retry-After`) and the connection stays;
- * requests through the REST bridge that would take a per-connection bucket take their IP's instead; a client that keeps sending anyway is closed
- * with 1008 (`CLOSE.POLICY`, reason `rate limit exceeded`) once it owes `closeAfter` tokens. Memory is
+ * requests through the REST bridge that would take a per-connection bucket take their IP's instead; a
+ * client that keeps sending anyway is closed with 1008 (`CLOSE.POLICY`, reason `rate limit exceeded`)
+ * once it owes `closeAfter` tokens. Requests the connection refused because its queue was full (they
+ * never reach middleware) take a token each too, so a flood past the queue still reaches the close. Memory is
  * constant per client: five numbers per bucket, per-connection buckets die with their connection, and
  * shared buckets are dropped once full again.
  *
@@ -187,10 +193,25 @@ export function rateLimit(options: RateLimitOptions = {}): RateLimit {
     if (!bucket.exhausted()) throw err
     // Answer first, then close: close() flushes the corked reply before the close frame.
     ctx.fail(err)
-    ctx.client.close(CLOSE.POLICY, 'rate limit exceeded')
-    ctx.log.warn({ client: ctx.client.id }, 'closed a connection flooding past its rate limit')
+    closeFlooder(ctx)
     return undefined
   } as RateLimit
+
+  const closeFlooder = (ctx: Context): void => {
+    ctx.client.close(CLOSE.POLICY, 'rate limit exceeded')
+    ctx.log.warn({ client: ctx.client.id }, 'closed a connection flooding past its rate limit')
+  }
+
+  middleware.attach = (app, pattern) => {
+    const applies = pattern === undefined ? undefined : compileMatcher(pattern)
+    // A refused request was answered already (RATE_LIMITED, queue full): it only takes its token.
+    app.on('overflow', (ctx) => {
+      if (applies !== undefined && applies(ctx.route) === false) return
+      const bucket = bucketOf(ctx, ctx.startedAt)
+      bucket.take(ctx.startedAt)
+      if (bucket.exhausted()) closeFlooder(ctx)
+    })
+  }
 
   Object.defineProperty(middleware, 'size', { get: () => shared.size })
   middleware.close = () => {

@@ -1,5 +1,5 @@
 import { talk, type TalkApp, type TalkOptions } from '../lib'
-import { testServer, type TestServer } from '../lib/testing'
+import { testServer, type TestClient, type TestServer } from '../lib/testing'
 import { silent } from './helpers/seed-app'
 import { gate } from './helpers/gate'
 
@@ -104,5 +104,104 @@ describe('ordering per connection (protocol rule 2)', () => {
     const waiting = c.request('wait')
     expect(await c.request('release')).toEqual({ status: 'success', ref: 2, released: true })
     expect(await waiting).toEqual({ status: 'success', ref: 1, waited: true })
+  })
+})
+
+describe('refusals keep their place in the reply order (protocol rule 2)', () => {
+  let server: TestServer
+  afterEach(() => server.close())
+
+  /**
+   * Holds a first request open, sends `refused` (something answered without a route), then pings to
+   * know it all arrived; once the first request is let go, the refusal must come after its reply.
+   * Resolves with the first `count` frames the client got.
+   * The pings are answered at once, ahead of the queue, by design (the heartbeat).
+   */
+  async function behindSlowRequest(options: TalkOptions, count: number, refused: (c: TestClient) => void, before?: (app: TalkApp) => void): Promise<unknown[]> {
+    const app = talk({ logger: silent, ...options })
+    const held = gate()
+    app.route('wait', async () => {
+      await held.wait
+      return { waited: true }
+    })
+    app.route('next', () => ({ next: true }))
+    server = await testServer(app)
+    const c = await server.client()
+    const frames: unknown[] = []
+    c.socket.on('message', (data) => frames.push(JSON.parse(data.toString())))
+    c.socket.send(JSON.stringify({ command: 'wait', ref: 1 }))
+    await c.request('talk/ping', {}, { ref: 'p1' })
+    before?.(server.app)
+    refused(c)
+    await c.request('talk/ping', {}, { ref: 'p2' })
+    held.open()
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (frames.length >= count) resolve()
+        else setImmediate(check)
+      }
+      check()
+    })
+    return frames
+  }
+
+  it('answers a frame that is not JSON after the reply of the slow request before it', async () => {
+    const frames = await behindSlowRequest({}, 4, (c) => c.sendRaw('{not json'))
+    expect(frames).toEqual([
+      { status: 'success', ref: 'p1' },
+      { status: 'success', ref: 'p2' },
+      { status: 'success', ref: 1, waited: true },
+      { status: 'error', error: { code: 'BAD_REQUEST', message: 'Frame is not valid JSON' } },
+    ])
+  })
+
+  it('answers a binary frame after the reply of the slow request before it', async () => {
+    const frames = await behindSlowRequest({}, 4, (c) => c.sendRaw(Buffer.from('{}')))
+    expect(frames).toEqual([
+      { status: 'success', ref: 'p1' },
+      { status: 'success', ref: 'p2' },
+      { status: 'success', ref: 1, waited: true },
+      { status: 'error', error: { code: 'BAD_REQUEST', message: 'Binary frames are not supported' } },
+    ])
+  })
+
+  it('answers a request refused for a full queue after the replies of the requests before it', async () => {
+    const frames = await behindSlowRequest({ maxQueue: 1 }, 6, (c) => {
+      c.socket.send(JSON.stringify({ command: 'next', ref: 2 }))
+      c.socket.send(JSON.stringify({ command: 'next', ref: 3 }))
+      c.socket.send(JSON.stringify({ command: 'next', ref: 4 }))
+    })
+    expect(frames).toEqual([
+      { status: 'success', ref: 'p1' },
+      { status: 'success', ref: 'p2' },
+      { status: 'success', ref: 1, waited: true },
+      { status: 'success', ref: 2, next: true },
+      { status: 'error', ref: 3, error: { code: 'RATE_LIMITED', message: 'Too many requests waiting on this connection' } },
+      { status: 'error', ref: 4, error: { code: 'RATE_LIMITED', message: 'Too many requests waiting on this connection' } },
+    ])
+  })
+
+  it('answers a request refused while draining after the reply of the slow request before it', async () => {
+    let closing: Promise<void> | undefined
+    const frames = await behindSlowRequest(
+      {},
+      4,
+      (c) => c.socket.send(JSON.stringify({ command: 'next', ref: 2 })),
+      (app) => (closing = app.close()),
+    )
+    expect(frames).toEqual([
+      { status: 'success', ref: 'p1' },
+      { status: 'success', ref: 'p2' },
+      { status: 'success', ref: 1, waited: true },
+      { status: 'error', ref: 2, error: { code: 'UNAVAILABLE', message: 'Server is shutting down' } },
+    ])
+    await closing
+  })
+
+  it('sends a refusal at once when nothing is running or waiting', async () => {
+    const app = talk({ logger: silent })
+    server = await testServer(app)
+    const c = await server.client()
+    expect(await c.send('nope')).toEqual({ status: 'error', error: { code: 'BAD_REQUEST', message: 'Frame must be a JSON object' } })
   })
 })

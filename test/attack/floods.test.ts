@@ -61,10 +61,11 @@ describe('attack: floods and stalled connections', () => {
     const frames = Array.from({ length: 20_000 }, (_v, n) => JSON.stringify({ command: 'echo', ref: n }))
     const { replies, code, reason } = await flood(`${server.url}?token=${SECRET}`, frames)
     expect({ code, reason }).toEqual({ code: CLOSE.POLICY, reason: 'rate limit exceeded' })
-    // One reply per request, in order, until the close: the first 1,000 (the burst) served.
+    // One reply per request, in order, until the close. Requests refused for a full queue take a token
+    // each too (they count toward the close), so less than the burst of 1,000 may be served.
     expect(replies.map((r) => r.ref)).toEqual(replies.map((_r, n) => n))
-    expect(replies.slice(0, 1000)).toEqual(Array.from({ length: 1000 }, (_v, n) => ({ status: 'success', ref: n, body: {} })))
-    for (const reply of replies.slice(1000)) {
+    expect(replies[0]).toEqual({ status: 'success', ref: 0, body: {} })
+    for (const reply of replies) {
       if (reply.status === 'success') expect(reply).toEqual({ status: 'success', ref: reply.ref, body: {} })
       else if ((reply.error as Frame).message === 'Too many requests') {
         expect(reply).toEqual({ status: 'error', ref: reply.ref, error: { code: 'RATE_LIMITED', message: 'Too many requests', details: { retryAfterMs: expect.any(Number) } } })
@@ -85,13 +86,15 @@ describe('attack: floods and stalled connections', () => {
     const c = await server.client()
     const held = c.request('hold', {}, { ref: 0 })
     const pings = Array.from({ length: 20 }, (_v, n) => c.request('ping', {}, { ref: n + 1 }))
-    const refused = await Promise.all(pings.slice(8))
-    expect(refused).toEqual(Array.from({ length: 12 }, (_v, n) => ({
-      status: 'error', ref: n + 9, error: { code: 'RATE_LIMITED', message: 'Too many requests waiting on this connection' },
-    })))
+    // The heartbeat is answered at once: every request before it has arrived.
+    await c.request('talk/ping', {}, { ref: 'arrived' })
     hold.open()
     expect(await held).toEqual({ status: 'success', ref: 0, held: true })
     expect(await Promise.all(pings.slice(0, 8))).toEqual(Array.from({ length: 8 }, (_v, n) => ({ status: 'success', ref: n + 1, pong: true })))
+    // The refusals keep their place in the reply order, after the replies before them.
+    expect(await Promise.all(pings.slice(8))).toEqual(Array.from({ length: 12 }, (_v, n) => ({
+      status: 'error', ref: n + 9, error: { code: 'RATE_LIMITED', message: 'Too many requests waiting on this connection' },
+    })))
   })
 
   it('closes a frame over maxPayload with 1009', async () => {

@@ -89,6 +89,37 @@ describe('rateLimit', () => {
     expect(await bystander.request('ping')).toEqual({ status: 'success', ref: 1 })
   })
 
+  it('counts requests refused for a full queue toward the 1008 close', async () => {
+    const flooding = talk({ logger: silent, rateLimit: false, maxQueue: 2 })
+    flooding.use(rateLimit({ capacity: 5, refillPerSecond: 0.01, closeAfter: 5 }))
+    const held = new Promise<void>(() => undefined)
+    flooding.route('hold', () => held)
+    flooding.route('ping', () => ({}))
+    server = await testServer(flooding)
+    const [flooder, bystander] = (await server.clients(2)) as Two
+    // `hold` never finishes and takes one token; two requests wait; every later one is refused (queue
+    // full) and takes a token: 4 more empty the bucket, 5 more take it to its floor and the close.
+    flooder.socket.send(JSON.stringify({ command: 'hold', ref: 0 }))
+    for (let i = 1; i <= 40; i++) flooder.socket.send(JSON.stringify({ command: 'ping', ref: i }))
+    expect(await flooder.closed).toEqual({ code: 1008, reason: 'rate limit exceeded' })
+    expect(await bystander.request('ping')).toEqual({ status: 'success', ref: 1 })
+  })
+
+  it('counts queue-full refusals only toward a limiter scoped to their route', async () => {
+    const scoped = talk({ logger: silent, rateLimit: false, maxQueue: 1 })
+    scoped.use('other', rateLimit({ capacity: 1, refillPerSecond: 0.01, closeAfter: 1 }))
+    scoped.route('hold', () => new Promise<void>(() => undefined))
+    scoped.route('ping', () => ({}))
+    scoped.route('other', () => ({}))
+    server = await testServer(scoped)
+    const client = await server.client()
+    client.socket.send(JSON.stringify({ command: 'hold', ref: 0 }))
+    for (let i = 1; i <= 8; i++) client.socket.send(JSON.stringify({ command: 'ping', ref: i }))
+    // Seven refusals, none of them for `other`: its bucket is untouched and the connection stays.
+    expect(await client.request('talk/ping', {}, { ref: 'after' })).toEqual({ status: 'success', ref: 'after' })
+    expect(server.app.clients.size).toBe(1)
+  })
+
   it('charges what `cost` says', async () => {
     app.use(rateLimit({ capacity: 10, refillPerSecond: 0.1, cost: (ctx) => (ctx.route === 'heavy' ? 6 : 1) }))
     app.route('heavy', () => ({}))

@@ -1,0 +1,196 @@
+/**
+ * Noisy neighbour: does one client saturating its own rate limit with the demo's heaviest route
+ * slow everyone else down? The documents demo (examples/documents, default options: rate limit
+ * 1,000 burst, 200/s) runs in its own process; one "noisy" connection sends `document:get` of a big
+ * document at its sustained limit, in bursts (`BURST` requests every 100 ms: 200/s by default), while
+ * `PINGERS` other connections each send `talk/ping` every `PING_MS`. Prints the pingers' round trip,
+ * p50 and p99, first with the noisy client silent (idle), then while it sends; the goal is a noisy p99
+ * under 2 × the idle p99.
+ *
+ *   npm run bench:noisy
+ *   DOC_KB=1024 BURST=20 SECONDS=5 npm run bench:noisy
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import pino from 'pino'
+import WebSocket from 'ws'
+import { Builder, type Launch } from './lib/build'
+import { takeBenchLock } from './lib/lock'
+import { waitForQuiet } from './lib/machine'
+import { percentile } from './lib/stats'
+
+const PINGERS = Number(process.env.PINGERS ?? 50)
+const PING_MS = Number(process.env.PING_MS ?? 50)
+const BURST = Number(process.env.BURST ?? 100)
+const BURST_MS = Number(process.env.BURST_MS ?? 500)
+const DOC_KB = Number(process.env.DOC_KB ?? 128)
+const SECONDS = Number(process.env.SECONDS ?? 5)
+
+// ---- the server: run as a child with `--server` -----------------------------------------------
+
+async function runServer(): Promise<void> {
+  // Loaded here: the driver never loads the demo (its `talk` import resolves only in the built child).
+  const { documentsApp } = await import('../examples/documents/app')
+  const app = documentsApp({ logger: pino({ level: 'silent' }) })
+  const { port } = await app.listen(0, '127.0.0.1')
+  process.send?.({ port })
+  process.once('SIGTERM', () => void app.close().then(() => process.exit(0)))
+}
+
+// ---- the driver -----------------------------------------------------------------------------
+
+function startServer(): Promise<{ child: ChildProcess; url: string; builder: Builder; launch: Launch }> {
+  const builder = new Builder()
+  const launch = builder.launch(__filename, 'noisy-neighbour')
+  const child = fork(launch.file, ['--server'], { execArgv: launch.execArgv, env: launch.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`server exited (${String(code)})`)))
+    child.once('message', (m: { port: number }) => resolve({ child, url: `ws://127.0.0.1:${m.port}`, builder, launch }))
+  })
+}
+
+/** A connection whose replies are matched by order (it sends only requests, and pushes are skipped). */
+interface Client {
+  ws: WebSocket
+  request(frame: object): Promise<Record<string, unknown>>
+  send(frame: object): Promise<Record<string, unknown>>
+}
+
+function open(url: string): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url)
+    const waiting: ((reply: Record<string, unknown>) => void)[] = []
+    const client: Client = {
+      ws,
+      request: (frame) => client.send(frame),
+      send: (frame) =>
+        new Promise((done) => {
+          waiting.push(done)
+          ws.send(JSON.stringify(frame))
+        }),
+    }
+    ws.once('message', () => {
+      ws.on('message', (data) => {
+        const frame = JSON.parse(data.toString()) as Record<string, unknown>
+        if (frame.status !== undefined) waiting.shift()?.(frame)
+      })
+      resolve(client)
+    })
+    ws.once('error', reject)
+  })
+}
+
+/** Creates document `big` of about `DOC_KB` KB (nodes of 8 fields of 2,000 characters), as far as the demo lets it grow. */
+async function bigDocument(client: Client): Promise<number> {
+  await client.request({ command: 'document:create', id: 'big' })
+  const data: Record<string, string> = {}
+  for (let f = 0; f < 8; f++) data[`f${f}`] = 'x'.repeat(2000)
+  const nodes = Math.ceil((DOC_KB * 1024) / 16_000)
+  for (let n = 0; n < nodes; n++) {
+    const reply = await client.request({ command: 'node:create', type: 'task', data })
+    if (reply.status !== 'success') break
+  }
+  const got = await client.request({ command: 'document:get', id: 'big' })
+  return JSON.stringify(got).length
+}
+
+/** The pingers' round trips over `SECONDS`, in ms. */
+async function pingFor(pingers: Client[]): Promise<number[]> {
+  const rtts: number[] = []
+  const end = performance.now() + SECONDS * 1000
+  await Promise.all(pingers.map(async (pinger, i) => {
+    // Staggered, so the pings spread over the interval.
+    await new Promise((r) => setTimeout(r, (i * PING_MS) / pingers.length))
+    while (performance.now() < end) {
+      const start = performance.now()
+      await pinger.request({ command: 'talk:ping' })
+      rtts.push(performance.now() - start)
+      await new Promise((r) => setTimeout(r, PING_MS))
+    }
+  }))
+  return rtts
+}
+
+/**
+ * The noisy client, run as a child with `--noisy <url>` so that reading its big replies costs the
+ * pingers' process nothing: sends `BURST` gets every 100 ms for `SECONDS`, then reports its replies
+ * by status (told apart by their first bytes, not parsed).
+ */
+async function runNoisy(url: string): Promise<void> {
+  const ws = new WebSocket(url)
+  await new Promise((resolve) => ws.once('message', resolve))
+  const counts: Record<string, number> = {}
+  let sent = 0
+  let answered = 0
+  ws.on('message', (data: Buffer) => {
+    const head = data.subarray(0, 40).toString()
+    if (!head.startsWith('{"status"')) return
+    const key = head.startsWith('{"status":"success"') ? 'success' : (/"code":"([A-Z_]+)"/.exec(data.subarray(0, 200).toString())?.[1] ?? 'error')
+    counts[key] = (counts[key] ?? 0) + 1
+    answered++
+  })
+  const frame = JSON.stringify({ command: 'document:get', id: 'big' })
+  process.send?.('ready')
+  const end = performance.now() + SECONDS * 1000
+  while (performance.now() < end) {
+    for (let i = 0; i < BURST; i++) ws.send(frame)
+    sent += BURST
+    await new Promise((resolve) => setTimeout(resolve, BURST_MS))
+  }
+  const until = performance.now() + 30_000
+  while (answered < sent && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
+  process.send?.({ sent, counts })
+  ws.terminate()
+}
+
+/** Starts the noisy client's process; resolves once it sends, with a promise of its report. */
+function startNoisy(launch: Launch, url: string): Promise<{ done: Promise<{ sent: number; counts: Record<string, number> }> }> {
+  const child = fork(launch.file, ['--noisy', url], { execArgv: launch.execArgv, env: launch.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`noisy client exited (${String(code)})`)))
+    child.once('message', () => {
+      resolve({ done: new Promise((report) => child.once('message', (m: { sent: number; counts: Record<string, number> }) => report(m))) })
+    })
+  })
+}
+
+function line(label: string, rtts: number[]): string {
+  return `| ${label.padEnd(26)} | ${String(rtts.length).padStart(6)} | ${percentile(rtts, 50).toFixed(2).padStart(6)} | ${percentile(rtts, 99).toFixed(2).padStart(7)} | ${Math.max(...rtts).toFixed(1).padStart(7)} |`
+}
+
+async function main(): Promise<void> {
+  const release = await takeBenchLock(15 * 60_000)
+  await waitForQuiet(Number(process.env.QUIET_MS ?? 20_000))
+  const { child, url, builder, launch } = await startServer()
+  try {
+    const owner = await open(url)
+    const bytes = await bigDocument(owner)
+    owner.ws.terminate()
+    const pingers: Client[] = []
+    for (let i = 0; i < PINGERS; i++) pingers.push(await open(url))
+    await pingFor(pingers.slice(0, 5)) // warm-up
+    const idle = await pingFor(pingers)
+    const noisy = await startNoisy(launch, url)
+    const busy = await pingFor(pingers)
+    const { sent, counts } = await noisy.done
+    const ratio = percentile(busy, 99) / percentile(idle, 99)
+    console.log(`\nnoisy neighbour: ${PINGERS} pingers every ${PING_MS} ms; one client sends document:get of a ${Math.round(bytes / 1024)} KB reply, ${BURST} every ${BURST_MS} ms; ${SECONDS} s each; node ${process.version}\n`)
+    console.log('| pingers                    | pings  | p50 ms | p99 ms  | max ms  |')
+    console.log('|----------------------------|--------|--------|---------|---------|')
+    console.log(line('idle', idle))
+    console.log(line('beside the noisy client', busy))
+    console.log(`\nnoisy p99 / idle p99 = ${ratio.toFixed(2)} (goal < 2); noisy client: ${sent} sent, replies ${JSON.stringify(counts)}`)
+    for (const c of pingers) c.ws.terminate()
+  } finally {
+    child.kill('SIGTERM')
+    builder.dispose()
+    release?.()
+  }
+}
+
+if (process.argv.includes('--server')) void runServer()
+else if (process.argv.includes('--noisy')) void runNoisy(process.argv[process.argv.indexOf('--noisy') + 1] as string)
+else main().catch((err: unknown) => {
+  console.error(err)
+  process.exit(1)
+})
+

@@ -1,0 +1,101 @@
+import { CLOSE, talk, type TalkApp } from '../lib'
+import { testServer, type TestServer } from '../lib/testing'
+import { silent } from './helpers/seed-app'
+
+/** Resolves with the code of the next connection the app closes. */
+function nextClose(app: TalkApp): Promise<number> {
+  return new Promise((resolve) => {
+    const listener = (_client: unknown, code: number): void => {
+      app.off('disconnect', listener)
+      resolve(code)
+    }
+    app.on('disconnect', listener)
+  })
+}
+
+describe('output sized honestly', () => {
+  let server: TestServer
+  afterEach(() => server.close())
+
+  it('delivers a 5 MB reply in full to a client reading at line rate, and the connection stays open', async () => {
+    const app = talk({ logger: silent })
+    const big = 'x'.repeat(5_000_000)
+    app.route('big', () => ({ data: big }))
+    app.route('small', () => ({ ok: true }))
+    server = await testServer(app)
+    const c = await server.client()
+    expect(await c.request('big')).toEqual({ status: 'success', ref: 1, data: big })
+    expect(await c.request('small')).toEqual({ status: 'success', ref: 2, ok: true })
+    expect(server.app.clients.size).toBe(1)
+  })
+
+  it('delivers four pipelined 1.3 MB replies written in one turn, and the connection stays open', async () => {
+    const app = talk({ logger: silent })
+    const doc = 'y'.repeat(1_300_000)
+    app.route('doc', async (ctx) => {
+      await Promise.resolve()
+      return { n: ctx.body.n, doc }
+    })
+    app.route('small', () => ({ ok: true }))
+    server = await testServer(app)
+    const c = await server.client()
+    const replies = [0, 1, 2, 3].map((n) => c.request('doc', { n }))
+    expect(await Promise.all(replies)).toEqual([0, 1, 2, 3].map((n) => ({ status: 'success', ref: n + 1, n, doc })))
+    expect(await c.request('small')).toEqual({ status: 'success', ref: 5, ok: true })
+    expect(server.app.clients.size).toBe(1)
+  })
+
+  it('closes a client that stops reading with 4900 once its backlog stops shrinking', async () => {
+    const app = talk({ logger: silent, maxBufferedBytes: 1024 * 1024, rateLimit: false })
+    const chunk = 'z'.repeat(256 * 1024)
+    let answered: (() => void) | undefined
+    app.route('doc', (ctx) => {
+      ctx.reply({ chunk })
+      answered?.()
+    })
+    app.route('small', () => ({ ok: true }))
+    server = await testServer(app)
+    const [slow, other] = await server.clients(2)
+    const connection = server.app.clients.get(slow!.welcome.client as string)!
+    const closed = nextClose(server.app)
+    // Stop reading: the kernel's buffers fill, then the server's own backlog grows.
+    ;(slow!.socket as unknown as { _socket: { pause(): void } })._socket.pause()
+    const send = async (): Promise<void> => {
+      const ran = new Promise<void>((resolve) => (answered = resolve))
+      slow!.socket.send(JSON.stringify({ command: 'doc' }))
+      await ran
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    // Past the bound (but under the 4× hard bound), then one more write: from then on it is watched.
+    while (connection.socket.bufferedAmount <= 1.5 * 1024 * 1024) await send()
+    await send()
+    expect(await closed).toBe(CLOSE.SLOW_CONSUMER)
+    slow!.socket.terminate()
+    expect(await other!.request('small')).toEqual({ status: 'success', ref: 1, ok: true })
+  })
+
+  it('answers PAYLOAD_TOO_LARGE instead of a reply over maxReplyBytes, counting UTF-8 bytes, and the connection survives', async () => {
+    const app = talk({ logger: silent, maxReplyBytes: 1000 })
+    app.route('text', (ctx) => ({ text: String(ctx.body.char).repeat(Number(ctx.body.times)) }))
+    server = await testServer(app)
+    const c = await server.client()
+    const size = (ref: number, text: string): number => Buffer.byteLength(JSON.stringify({ status: 'success', ref, text }))
+    expect(await c.request('text', { char: 'x', times: 2000 })).toEqual({
+      status: 'error',
+      ref: 1,
+      error: { code: 'PAYLOAD_TOO_LARGE', message: `The reply was too big to send (${size(1, 'x'.repeat(2000))} bytes; the limit is 1000)` },
+    })
+    // 600 two-byte characters: under the limit in characters, over it in bytes.
+    expect(await c.request('text', { char: 'é', times: 600 })).toEqual({
+      status: 'error',
+      ref: 2,
+      error: { code: 'PAYLOAD_TOO_LARGE', message: `The reply was too big to send (${size(2, 'é'.repeat(600))} bytes; the limit is 1000)` },
+    })
+    expect(await c.request('text', { char: 'é', times: 400 })).toEqual({ status: 'success', ref: 3, text: 'é'.repeat(400) })
+    expect(server.app.clients.size).toBe(1)
+  })
+
+  it('rejects a maxReplyBytes that is not a positive number', () => {
+    expect(() => talk({ logger: silent, maxReplyBytes: 0 })).toThrow('talk(): maxReplyBytes must be a positive number')
+  })
+})
