@@ -79,12 +79,12 @@ function open(url: string): Promise<Client> {
   })
 }
 
-/** Creates document `big` of about `DOC_KB` KB (nodes of 8 fields of 2,000 characters), as far as the demo lets it grow. */
+/** Creates document `big` of about `DOC_KB` KB (nodes of about 2 KB, the demo's cap on a node's fields), as far as the demo lets it grow (500 nodes). */
 async function bigDocument(client: Client): Promise<number> {
   await client.request({ command: 'document:create', id: 'big' })
   const data: Record<string, string> = {}
-  for (let f = 0; f < 8; f++) data[`f${f}`] = 'x'.repeat(2000)
-  const nodes = Math.ceil((DOC_KB * 1024) / 16_000)
+  for (let f = 0; f < 4; f++) data[`f${f}`] = 'x'.repeat(490)
+  const nodes = Math.ceil((DOC_KB * 1024) / 2000)
   for (let n = 0; n < nodes; n++) {
     const reply = await client.request({ command: 'node:create', type: 'task', data })
     if (reply.status !== 'success') break
