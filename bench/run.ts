@@ -12,6 +12,7 @@ import { runLoad, startTarget, stopProcess } from './lib/processes'
 import { Results, format, isDisturbed } from './lib/report'
 import type { Scenario } from './lib/scenarios'
 import { BENCH_TOKEN, type Target } from './lib/targets'
+import { runStorm, stormSizes } from './storm/run-storm'
 
 const LOAD_MAIN = path.join(__dirname, 'load', 'main.ts')
 
@@ -60,7 +61,8 @@ async function main(): Promise<void> {
   const startFailures = new Map<string, number>()
   const dropped = new Map<string, string>()
   const launches = new Map<string, Launch>()
-  for (const target of config.targets) {
+  // With only the storm picked (BENCH_SCENARIOS=STORM) the scenario targets are not built.
+  for (const target of config.scenarios.length === 0 ? [] : config.targets) {
     try {
       launches.set(target.name, builder.launch(target.file, target.name, target.lib))
     } catch (error) {
@@ -107,12 +109,25 @@ async function main(): Promise<void> {
     }
   }
 
+  // The reconnect storm (bench/storm/) after the scenarios, while the budget lasts.
+  let storm: string | undefined
+  if (config.storm && elapsed() <= budgetMs) {
+    try {
+      storm = await runStorm(builder, stormSizes(config.quick))
+    } catch (error) {
+      storm = `- the reconnect storm did not run: ${message(error)}`
+    }
+  } else if (config.storm) {
+    storm = `- the reconnect storm did not run: the ${config.budgetSeconds} s budget (BENCH_BUDGET_S) ran out`
+  }
+
   console.log(`\n## Results (medians of ${sizes.rounds} round${sizes.rounds === 1 ? '' : 's'})\n`)
   console.log(machine(config) + '\n')
   for (const scenario of config.scenarios) {
     console.log(`### ${scenario.title}\n`)
     console.log(results.table(scenario, config.targets, sizes.rounds) + '\n')
   }
+  if (storm !== undefined) console.log(storm + '\n')
   for (const [name, reason] of dropped) console.log(`- ${name} left out: ${reason}`)
   if (outOfTime > 0) console.log(`- ${outOfTime} runs not started: the ${config.budgetSeconds} s budget (BENCH_BUDGET_S) ran out`)
   console.log(`\ntotal ${(elapsed() / 1000).toFixed(0)} s`)

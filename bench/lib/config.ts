@@ -11,7 +11,12 @@ export interface Config {
   addedBaselines: string[]
   /** No new run starts after this many seconds (BENCH_BUDGET_S; default 540, quick 240). */
   budgetSeconds: number
+  /** Run the reconnect storm after the scenarios (BENCH_SCENARIOS picks it as STORM; BENCH_TARGETS must name talk or raw-ws, or nothing). */
+  storm: boolean
 }
+
+/** The reconnect storm's id in BENCH_SCENARIOS (bench/storm/). */
+export const STORM_ID = 'STORM'
 
 /**
  * Reads BENCH_QUICK=1 (smoke run), BENCH_TARGETS=raw-ws,talk, BENCH_SCENARIOS=S1,S3 (a prefix picks
@@ -41,7 +46,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   const prefixes = list(env['BENCH_SCENARIOS'])
   for (const prefix of prefixes ?? []) {
-    if (!SCENARIOS.some((s) => s.id.startsWith(prefix))) throw new Error(`BENCH_SCENARIOS: unknown scenario ${prefix} (have ${names(SCENARIOS)})`)
+    if (!SCENARIOS.some((s) => s.id.startsWith(prefix)) && !STORM_ID.startsWith(prefix)) {
+      throw new Error(`BENCH_SCENARIOS: unknown scenario ${prefix} (have ${names(SCENARIOS)}, ${STORM_ID})`)
+    }
   }
   return {
     quick,
@@ -50,6 +57,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     scenarios: SCENARIOS.filter((s) => prefixes === undefined || prefixes.some((p) => s.id.startsWith(p))),
     addedBaselines,
     budgetSeconds,
+    storm: (prefixes === undefined || prefixes.some((p) => STORM_ID.startsWith(p))) && (wanted === undefined || wanted.includes('talk') || wanted.includes('raw-ws')),
   }
 }
 

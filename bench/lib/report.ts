@@ -78,7 +78,7 @@ export function format(value: number, metric: MetricSpec): string {
 }
 
 /** Rows (the first is the header) as a markdown table with padded columns. */
-function markdown(rows: readonly string[][]): string {
+export function markdown(rows: readonly string[][]): string {
   const widths = rows[0]?.map((_cell, column) => Math.max(...rows.map((row) => [...(row[column] ?? '')].length))) ?? []
   const line = (row: readonly string[]): string =>
     `| ${row.map((cell, column) => cell + ' '.repeat((widths[column] ?? 0) - [...cell].length)).join(' | ')} |`
