@@ -1,49 +1,17 @@
 // The reconnect storm's baseline: bench/targets/raw-ws.ts's hand-written protocol v1 on `ws`, with
 // the same drain as Talk's (each client closed with 1012 at a random moment in the jitter window).
 import { createServer } from 'node:http'
-import { WebSocketServer, type WebSocket } from 'ws'
-import { decodeRequest, encodeError, encodePush, encodeSuccess, encodeWelcome } from '../lib/raw-protocol'
+import { WebSocketServer } from 'ws'
+import { decodeRequest, encodeError, encodeSuccess, encodeWelcome } from '../lib/raw-protocol'
+import { rawRoutes, type Peer } from '../lib/raw-routes'
 import { serveStorm } from './server-control'
-
-interface Peer {
-  id: string
-  socket: WebSocket
-  rooms: Set<string>
-}
-
-type Handler = (peer: Peer, body: Record<string, unknown>) => object
 
 /** A peer that does not answer the close frame is cut off after this long, ms (as Talk's drain does). */
 const CLOSE_CUT_OFF_MS = 2000
 
-const rooms = new Map<string, Set<Peer>>()
+const { rooms, routes } = rawRoutes()
 const peers = new Set<Peer>()
 let draining = false
-
-const routes = new Map<string, Handler>([
-  ['echo', (_peer, body) => ({ echo: body })],
-  [
-    'join',
-    (peer, body) => {
-      const room = String(body['room'])
-      let members = rooms.get(room)
-      if (!members) rooms.set(room, (members = new Set()))
-      members.add(peer)
-      peer.rooms.add(room)
-      return {}
-    },
-  ],
-  [
-    'publish',
-    (peer, body) => {
-      const frame = encodePush('news', body)
-      for (const member of rooms.get(String(body['room'])) ?? []) {
-        if (member !== peer) member.socket.send(frame)
-      }
-      return {}
-    },
-  ],
-])
 
 let nextId = 0
 const http = createServer()

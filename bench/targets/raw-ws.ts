@@ -1,43 +1,10 @@
 // Baseline: a plain `ws` server speaking Talk protocol v1 by hand (parse, Map lookup, stringify, one send per reply).
-import { WebSocketServer, type WebSocket } from 'ws'
+import { WebSocketServer } from 'ws'
 import { serveControl } from '../lib/control'
-import { decodeRequest, encodeError, encodePush, encodeSuccess, encodeWelcome } from '../lib/raw-protocol'
+import { decodeRequest, encodeError, encodeSuccess, encodeWelcome } from '../lib/raw-protocol'
+import { rawRoutes, type Peer } from '../lib/raw-routes'
 
-interface Peer {
-  id: string
-  socket: WebSocket
-  rooms: Set<string>
-}
-
-type Handler = (peer: Peer, body: Record<string, unknown>) => object
-
-const rooms = new Map<string, Set<Peer>>()
-
-const routes = new Map<string, Handler>([
-  ['echo', (_peer, body) => ({ echo: body })],
-  [
-    'join',
-    (peer, body) => {
-      const room = String(body['room'])
-      let members = rooms.get(room)
-      if (!members) rooms.set(room, (members = new Set()))
-      members.add(peer)
-      peer.rooms.add(room)
-      return {}
-    },
-  ],
-  [
-    'publish',
-    (peer, body) => {
-      const frame = encodePush('news', body)
-      for (const member of rooms.get(String(body['room'])) ?? []) {
-        if (member !== peer) member.socket.send(frame)
-      }
-      return {}
-    },
-  ],
-])
-
+const { rooms, routes } = rawRoutes()
 let nextId = 0
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
 
