@@ -11,6 +11,7 @@
  *   DOC_KB=1024 BURST=20 SECONDS=5 npm run bench:noisy
  */
 import { fork, type ChildProcess } from 'node:child_process'
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
 import pino from 'pino'
 import WebSocket from 'ws'
 import { Builder, type Launch } from './lib/build'
@@ -32,6 +33,26 @@ async function runServer(): Promise<void> {
   const { documentsApp } = await import('../examples/documents/app')
   const app = documentsApp({ logger: pino({ level: 'silent' }) })
   const { port } = await app.listen(0, '127.0.0.1')
+  // The server's own event-loop delay per phase: what the server made a ping wait, apart from the machine.
+  const delay = monitorEventLoopDelay({ resolution: 1 })
+  delay.enable()
+  // And its garbage collections' pauses, the usual other cause of a stalled loop.
+  let gcMs = 0
+  let gcMax = 0
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      gcMs += entry.duration
+      gcMax = Math.max(gcMax, entry.duration)
+    }
+  }).observe({ entryTypes: ['gc'] })
+  process.on('message', (message) => {
+    if (message === 'loop-reset') {
+      delay.reset()
+      gcMs = 0
+      gcMax = 0
+    }
+    if (message === 'loop-report') process.send?.({ loop: { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6, gcMs, gcMax } })
+  })
   process.send?.({ port })
   process.once('SIGTERM', () => void app.close().then(() => process.exit(0)))
 }
@@ -157,6 +178,28 @@ function line(label: string, rtts: number[]): string {
   return `| ${label.padEnd(26)} | ${String(rtts.length).padStart(6)} | ${percentile(rtts, 50).toFixed(2).padStart(6)} | ${percentile(rtts, 99).toFixed(2).padStart(7)} | ${Math.max(...rtts).toFixed(1).padStart(7)} |`
 }
 
+/** The server's event-loop delay over a phase, in ms. */
+interface Loop {
+  p99: number
+  max: number
+  /** Time in garbage collection over the phase, and the longest pause, ms. */
+  gcMs: number
+  gcMax: number
+}
+
+/** Asks the server child for its event-loop delay since the last reset. */
+function loopReport(child: ChildProcess): Promise<Loop> {
+  return new Promise((resolve) => {
+    const onMessage = (message: { loop?: Loop }): void => {
+      if (message.loop === undefined) return
+      child.off('message', onMessage)
+      resolve(message.loop)
+    }
+    child.on('message', onMessage)
+    child.send('loop-report')
+  })
+}
+
 async function main(): Promise<void> {
   const release = await takeBenchLock(15 * 60_000)
   await waitForQuiet(Number(process.env.QUIET_MS ?? 20_000))
@@ -168,9 +211,13 @@ async function main(): Promise<void> {
     const pingers: Client[] = []
     for (let i = 0; i < PINGERS; i++) pingers.push(await open(url))
     await pingFor(pingers.slice(0, 5)) // warm-up
+    child.send('loop-reset')
     const idle = await pingFor(pingers)
+    const idleLoop = await loopReport(child)
     const noisy = await startNoisy(launch, url)
+    child.send('loop-reset')
     const busy = await pingFor(pingers)
+    const busyLoop = await loopReport(child)
     const { sent, counts } = await noisy.done
     const ratio = percentile(busy, 99) / percentile(idle, 99)
     console.log(`\nnoisy neighbour: ${PINGERS} pingers every ${PING_MS} ms; one client sends document:get of a ${Math.round(bytes / 1024)} KB reply, ${BURST} every ${BURST_MS} ms; ${SECONDS} s each; node ${process.version}\n`)
@@ -179,6 +226,8 @@ async function main(): Promise<void> {
     console.log(line('idle', idle))
     console.log(line('beside the noisy client', busy))
     console.log(`\nnoisy p99 / idle p99 = ${ratio.toFixed(2)} (goal < 2); noisy client: ${sent} sent, replies ${JSON.stringify(counts)}`)
+    const ms = (loop: Loop): string => `p99 ${loop.p99.toFixed(1)} ms, max ${loop.max.toFixed(1)} ms (GC ${loop.gcMs.toFixed(0)} ms in all, longest ${loop.gcMax.toFixed(1)} ms)`
+    console.log(`server event-loop delay: idle ${ms(idleLoop)}; beside the noisy client ${ms(busyLoop)}`)
     for (const c of pingers) c.ws.terminate()
   } finally {
     child.kill('SIGTERM')
