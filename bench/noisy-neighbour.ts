@@ -62,7 +62,10 @@ async function runServer(): Promise<void> {
 function startServer(): Promise<{ child: ChildProcess; url: string; builder: Builder; launch: Launch }> {
   const builder = new Builder()
   const launch = builder.launch(__filename, 'noisy-neighbour')
-  const child = fork(launch.file, ['--server'], { execArgv: launch.execArgv, env: launch.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  // BENCH_PROFILE_DIR=dir writes the server's CPU profile there, as for `npm run bench`.
+  const profile = process.env['BENCH_PROFILE_DIR']
+  const execArgv = profile === undefined || profile === '' ? launch.execArgv : [...launch.execArgv, '--cpu-prof', `--cpu-prof-dir=${profile}`]
+  const child = fork(launch.file, ['--server'], { execArgv, env: launch.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`server exited (${String(code)})`)))
     child.once('message', (m: { port: number }) => resolve({ child, url: `ws://127.0.0.1:${m.port}`, builder, launch }))
