@@ -11,15 +11,14 @@ import type { ZodType } from 'zod'
 import { Context, RUNNING_HANDLER, type ContextHost, type Responder } from './context'
 import { CLOSE, codeOf, TalkError } from './errors'
 import { readHandshake, rejectUpgrade, type HandshakeHook, type PendingHandshake } from './handshake'
-import { encodePush, encodeWelcome, JSON_CODEC, PROTOCOL_VERSION, type Codec, type Envelope } from './protocol'
+import { encodePush, encodeWelcome, JSON_CODEC, PROTOCOL_TOKEN_PREFIX, PROTOCOL_VERSION, type Codec, type Envelope } from './protocol'
 import { Sessions, type Claim } from './resume'
-import { Rooms } from './rooms'
+import { Rooms, type DropPolicy } from './rooms'
 import {
   compileMatcher, EMPTY_PARAMS, isPattern, lookup, Router, type RouteDefinition, type RouteTable, type ScopedMiddleware,
 } from './router'
 import type { Client, GlobalState, Handler, Middleware, PresenceEntry, PushPayloadOf } from './types'
 import { validate } from '../middleware/validate'
-import { PROTOCOL_TOKEN_PREFIX } from '../middleware/auth'
 import { rateLimit } from '../middleware/rate-limit'
 import { timeout as deadline } from '../middleware/timeout'
 import { healthHandler, healthReport, type HealthOptions, type HealthReport, type HealthSource } from './health'
@@ -295,20 +294,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
    * adapter) on every other: announcements, maintenance notices. Prefer a room for anything narrower.
    */
   broadcast<N extends string>(name: N, payload?: PushPayloadOf<N>): void {
-    const frame = encodePush(name, payload, this.codec)
-    this.deliverToEveryone(frame, undefined)
-    if (this.metrics !== undefined) this.metrics.pushed(name, this.clients.size)
-    try {
-      this.adapter.publish(EVERYONE, frame, undefined)
-    } catch (err) {
-      this.fault(err, undefined, 'adapter publish failed')
-    }
-  }
-
-  private deliverToEveryone(frame: string, except: string | undefined): void {
-    for (const connection of this.clients.values()) {
-      if (connection.id !== except) connection.deliver(frame)
-    }
+    this.publish(EVERYONE, name, payload, undefined)
   }
 
   /** Pushes to one client by id, on this node or (through the adapter) on another; dropped if it is connected nowhere. */
@@ -744,8 +730,20 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     }
   }
 
+  /** Delivers a push to the rooms' members on this node (every client for EVERYONE); returns how many it reached. */
+  private deliverHere(rooms: string | readonly string[], frame: string, except: string | undefined, drop: DropPolicy | undefined): number {
+    if (rooms !== EVERYONE) return this.rooms.deliver(rooms, frame, except, drop)
+    let reached = 0
+    for (const connection of this.clients.values()) {
+      if (connection.id === except) continue
+      connection.deliver(frame, drop)
+      reached++
+    }
+    return reached
+  }
+
   private sendPush(rooms: string | readonly string[], name: string, frame: string, except: string | undefined, options: PublishOptions | undefined): void {
-    const reached = this.rooms.deliver(rooms, frame, except, options?.coalesce ?? (options?.droppable === true || undefined))
+    const reached = this.deliverHere(rooms, frame, except, options?.coalesce ?? (options?.droppable === true || undefined))
     if (this.metrics !== undefined) this.metrics.pushed(name, reached)
     try {
       this.adapter.publish(rooms, frame, except)
@@ -755,8 +753,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   }
 
   deliverLocal(rooms: string | readonly string[], frame: string, except: string | undefined): void {
-    if (rooms === EVERYONE) this.deliverToEveryone(frame, except)
-    else this.rooms.deliver(rooms, frame, except)
+    this.deliverHere(rooms, frame, except, undefined)
   }
 
   deliverToClient(clientId: string, frame: string): boolean {

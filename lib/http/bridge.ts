@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TalkApp } from '../app'
 import type { Context, Responder } from '../context'
-import { httpStatus, STATUS, TalkError, toWireError } from '../errors'
+import { codeOf, httpStatus, STATUS, TalkError, toWireError } from '../errors'
 import type { PendingHandshake } from '../handshake'
 import { encodeError, encodeSuccess, traceContext } from '../protocol'
 import { readJsonBody } from './body'
@@ -73,7 +73,7 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
     const retryAfterMs = (wire.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs
     if (typeof retryAfterMs === 'number' && retryAfterMs >= 0 && !res.headersSent) res.setHeader('Retry-After', String(Math.ceil(retryAfterMs / 1000)))
     const shape = mapping?.respond ?? shared
-    if (shape === undefined) fail(res, status, err)
+    if (shape === undefined) send(res, status, encodeError(undefined, err, app.codec))
     else send(res, status, jsonText(shape.error(wire, status)))
   }
 
@@ -156,9 +156,7 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
         send(res, mapping.status, text)
       },
       failure(_ctx: Context, err: unknown) {
-        const status = statusOf(toWireError(err).code)
-        if (shape === undefined && !hasRetryAfter(err)) send(res, status, encodeError(undefined, err, app.codec))
-        else failWith(res, status, err, mapping)
+        failWith(res, statusOf(codeOf(err)), err, mapping)
       },
     }
     await app.handle(client, responder, trace === undefined ? { name: mapping.route, ref: undefined, body } : { name: mapping.route, ref: undefined, body, trace })
@@ -184,11 +182,6 @@ function send(res: ServerResponse, status: number, text: string): void {
 /** JSON text of a shaped body; `undefined` (a missing field) is written as `null`, never as nothing. */
 function jsonText(value: unknown): string {
   return JSON.stringify(value) ?? 'null'
-}
-
-/** Whether an error says how long to wait (`details.retryAfterMs`, as RATE_LIMITED does). */
-function hasRetryAfter(err: unknown): boolean {
-  return err instanceof TalkError && typeof (err.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs === 'number'
 }
 
 function fail(res: ServerResponse, status: number, err: unknown): void {
