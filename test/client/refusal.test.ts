@@ -1,11 +1,11 @@
-import pino, { type Logger } from 'pino'
 import { auth, talk, TalkError, type TalkApp } from '../../lib'
 import { connect, createClient, type TalkClient } from '../../lib/client'
+import { silent } from '../helpers/seed-app'
 import { serve, type Served } from './helpers'
 
 /** An app that lets in `?token=good` only, and whose hook throws for `?boom=1`. */
 function guardedApp(): TalkApp {
-  const app = talk({ logger: silentLogger() })
+  const app = talk({ logger: silent })
   app.use(auth({ from: 'query', verify: (token) => (token === 'good' ? { user: { id: 'ann' } } : undefined) }))
   app.handshake((hs) => {
     if (hs.query.boom === '1') throw new Error('the hook broke')
@@ -14,9 +14,6 @@ function guardedApp(): TalkApp {
   return app
 }
 
-function silentLogger(): Logger {
-  return pino({ level: 'silent' })
-}
 
 async function refusal(url: string): Promise<unknown> {
   return connect(url, { heartbeat: false, reconnect: false }).then(
@@ -69,7 +66,7 @@ describe('a refused connection', () => {
 
   it('stops reconnecting once the server refuses its credentials, with the refusal as the reason', async () => {
     let allowed = true
-    const app = talk({ logger: silentLogger() })
+    const app = talk({ logger: silent })
     app.handshake(() => {
       if (!allowed) throw new TalkError('FORBIDDEN', 'You were banned')
     })
@@ -97,7 +94,7 @@ describe('a refused connection', () => {
   })
 
   it('waits as long as Retry-After asks (up to its backoff ceiling) when the server is full, then gets in', async () => {
-    const app = talk({ logger: silentLogger(), maxConnections: 1 })
+    const app = talk({ logger: silent, maxConnections: 1 })
     app.route('echo', (ctx) => ({ body: ctx.body }))
     const full = await serve(app)
     try {

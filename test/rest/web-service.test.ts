@@ -1,10 +1,11 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { bridge, rateLimit, talk, TalkError } from '../../lib'
+import { rateLimit, talk, TalkError } from '../../lib'
 import { TestClient } from '../../lib/testing'
 import { expressApi } from '../../examples/web-service/express-api'
 import { startServer } from '../../examples/web-service/server'
 import { silent } from '../helpers/seed-app'
+import { httpTestServer, type HttpTestServer } from './http-server'
 
 /** What the old API's clients send: the URLs of Express's web-service example, good and bad. */
 const requests = [
@@ -86,18 +87,16 @@ describe('the Express web-service example, migrated', () => {
 })
 
 describe('the bridge and credentials, rate limits', () => {
-  let server: Server | undefined
+  let server: HttpTestServer | undefined
   afterEach(async () => {
-    if (server !== undefined) await close(server)
+    await server?.close()
     server = undefined
   })
 
+  /** Serves the app's routes over HTTP (and its socket on the same port); resolves with the base URL. */
   async function serve(app: ReturnType<typeof talk>, routes: Record<string, string>): Promise<string> {
-    const { createServer } = await import('node:http')
-    const made = createServer(bridge(app, { routes }))
-    server = made
-    await new Promise<void>((resolve) => made.listen(0, '127.0.0.1', () => resolve()))
-    return `http://127.0.0.1:${(made.address() as AddressInfo).port}`
+    server = await httpTestServer(app, { routes })
+    return server.base
   }
 
   it('keeps a query credential out of ctx.body (auth or a hook that conceals it)', async () => {
@@ -136,10 +135,8 @@ describe('the bridge and credentials, rate limits', () => {
     app.use(rateLimit({ by: 'user', capacity: 2, refillPerSecond: 0.001 }))
     app.route('ping', () => ({ pong: true }))
     const base = await serve(app, { 'GET /ping': 'ping' })
-    const port = new URL(base).port
-    app.attach(server as Server)
     expect((await fetch(`${base}/ping?user=ann`)).status).toBe(200)
-    const socket = await TestClient.connect(`ws://127.0.0.1:${port}`, { query: 'user=ann' })
+    const socket = await (server as HttpTestServer).client({ query: 'user=ann' })
     expect(await socket.request('ping')).toEqual({ status: 'success', ref: 1, pong: true })
     // Ann's two requests are spent, whichever transport made them.
     expect((await fetch(`${base}/ping?user=ann`)).status).toBe(429)
@@ -147,7 +144,5 @@ describe('the bridge and credentials, rate limits', () => {
       status: 'error', ref: 2, error: { code: 'RATE_LIMITED', message: 'Too many requests', details: { retryAfterMs: expect.any(Number) } },
     })
     expect((await fetch(`${base}/ping?user=bob`)).status).toBe(200)
-    await socket.close()
-    await app.close()
   })
 })
