@@ -106,15 +106,3 @@ export interface Listening {
   /** A ws:// URL for the loopback address. */
   url: string
 }
-
-/** Checks a `talk()` option that must be a positive number; a TypeError at start-up otherwise. */
-export function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`talk(): ${name} must be a positive number`)
-  return value
-}
-
-/** Checks a `talk()` option that must be zero or more; a TypeError at start-up otherwise. */
-export function nonNegative(name: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0) throw new TypeError(`talk(): ${name} must be zero or more`)
-  return value
-}
