@@ -16,12 +16,25 @@ export const STATUS = {
 /** One of Talk's own error codes. Apps may use their own strings too. */
 export type ErrorCode = keyof typeof STATUS
 
-/** WebSocket close codes Talk uses. 4000–4899 are free for apps; Talk keeps 4900–4999. */
+/**
+ * WebSocket close codes Talk uses, sends or reads (server and client share this table; the module
+ * imports nothing, so the browser bundle carries it). 4000–4899 are free for apps; Talk keeps 4900–4999.
+ */
 export const CLOSE = {
   NORMAL: 1000,
   GOING_AWAY: 1001,
+  /** The peer broke the WebSocket protocol (sent by the WebSocket layer). */
+  PROTOCOL_ERROR: 1002,
+  /** The peer sent a kind of data the endpoint does not accept (sent by the WebSocket layer). */
+  UNSUPPORTED_DATA: 1003,
+  /** No close frame came: the connection dropped. Never sent, only reported. */
+  ABNORMAL: 1006,
+  /** A frame's data was invalid, e.g. text that is not UTF-8 (sent by the WebSocket layer). */
+  INVALID_DATA: 1007,
   POLICY: 1008,
   TOO_BIG: 1009,
+  /** The client needed an extension the server did not agree to (sent by the WebSocket layer). */
+  MISSING_EXTENSION: 1010,
   INTERNAL: 1011,
   SERVICE_RESTART: 1012,
   /** The client stopped reading and its unsent data passed the bound. */
@@ -33,6 +46,14 @@ export const CLOSE = {
    */
   WILL_RESUME: 4901,
 } as const
+
+/** The close codes apps may use for their own meanings, inclusive: 4000–4899 (Talk keeps 4900–4999). */
+export const APP_CLOSE_CODES = { first: 4000, last: 4899 } as const
+
+/** Whether a close code is one of the codes apps may choose (4000–4899). */
+export function isAppCloseCode(code: number): boolean {
+  return code >= APP_CLOSE_CODES.first && code <= APP_CLOSE_CODES.last
+}
 
 /**
  * An error meant for the client: its code and message go on the wire.

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Counter, Histogram, Registry } from 'prom-client'
 import type { Context, Responder } from './context'
-import { codeOf } from './errors'
+import { codeOf, isAppCloseCode } from './errors'
 
 /** Options of `talk({ metrics })`. */
 export interface MetricsOptions {
@@ -174,9 +174,9 @@ export class Metrics {
     this.opened.inc()
   }
 
-  /** Counts a closed connection by close code (client-chosen codes 4000–4999 are grouped). */
+  /** Counts a closed connection by close code (the codes apps choose, 4000–4899, are grouped). */
   disconnected(code: number): void {
-    this.closes.inc({ code: code >= 4000 && code < 4900 ? '4xxx' : String(code) })
+    this.closes.inc({ code: isAppCloseCode(code) ? '4xxx' : String(code) })
   }
 
   /** A Node HTTP handler answering with the metrics in Prometheus text format. */
