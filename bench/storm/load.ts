@@ -2,7 +2,7 @@
 // drain each reconnects with its own jittered backoff, re-joins its room in onReconnect and sends one request.
 import WebSocket from 'ws'
 import { readRefusals } from '../../lib/client/refusal'
-import { TalkClient, type SocketLike } from '../../lib/client/talk-client'
+import { TalkClient, type SocketLike } from '../../lib/client'
 import {
   isStormMessage,
   type LoadResult,

@@ -1,6 +1,8 @@
 import type { RouteMap } from '../types'
 import { PROTOCOL_TOKEN_PREFIX, TALK_SUBPROTOCOL } from '../protocol'
-import { TalkClient, type ClientOptions, type SocketLike } from './talk-client'
+import type { ClientOptions } from './options'
+import type { SocketLike } from './socket'
+import { TalkClient } from './talk-client'
 
 export { TalkClient } from './talk-client'
 export { TalkError } from '../errors'

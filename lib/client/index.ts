@@ -1,12 +1,15 @@
 import WebSocket from 'ws'
 import type { RouteMap } from '../types'
 import { readRefusals } from './refusal'
-import { TalkClient, type ClientOptions, type SocketLike } from './talk-client'
+import type { ClientOptions } from './options'
+import type { SocketLike } from './socket'
+import { TalkClient } from './talk-client'
 
 export { TalkClient } from './talk-client'
-export type {
-  ClientOptions, ClientEvents, ReconnectOptions, HeartbeatOptions, ReconnectInfo, HandshakeRefusal, PushHandler, PushPayload, SocketLike, SocketFactory,
-} from './talk-client'
+export type { ClientOptions, ReconnectOptions } from './options'
+export type { ClientEvents, ReconnectInfo, PushHandler, PushPayload } from './emitter'
+export type { HeartbeatOptions } from './heartbeat'
+export type { HandshakeRefusal, SocketLike, SocketFactory } from './socket'
 export type { RouteName, SpecOf, PayloadOf, ResultOf, RequestOptions, RequestArgs, ColonName } from './routes'
 export { backoffDelay, type BackoffOptions } from './backoff'
 export { TalkError } from '../errors'

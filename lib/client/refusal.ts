@@ -1,6 +1,6 @@
 import type { ClientRequest, IncomingMessage } from 'node:http'
 import type WebSocket from 'ws'
-import type { HandshakeRefusal, SocketLike } from './talk-client'
+import type { HandshakeRefusal, SocketLike } from './socket'
 
 /** Bytes of a refusal's body read at most: Talk's error bodies are small, and a stranger's page is not read whole. */
 const MAX_BODY = 16 * 1024

@@ -1,129 +1,15 @@
 import { CLOSE, TalkError } from '../errors'
-import { colonName, PING_ROUTE, RESUME_PARAM, SEEN_PARAM, slashName } from '../protocol'
-import type { PushPayloadOf, RouteMap } from '../types'
-import { BACKOFF_DEFAULTS, backoffDelay, type BackoffOptions } from './backoff'
+import { colonName, RESUME_PARAM, SEEN_PARAM } from '../protocol'
+import type { RouteMap } from '../types'
+import { backoffDelay } from './backoff'
+import { Emitter, type AnyListener, type ClientEvents, type PushHandler, type ReconnectInfo } from './emitter'
+import { Heartbeat } from './heartbeat'
+import { clientSettings, type ClientOptions, type ClientSettings } from './options'
+import { invalidRequest, PendingRequests } from './pending'
 import type { RequestArgs, RequestOptions, ResultOf, RouteName, SpecOf } from './routes'
-
-/** The part of a WebSocket the client uses; the browser's WebSocket and `ws`'s both fit. */
-export interface SocketLike {
-  readonly readyState: number
-  send(data: string): void
-  close(code?: number, reason?: string): void
-  onopen: ((event: unknown) => void) | null
-  onmessage: ((event: { data: unknown }) => void) | null
-  onclose: ((event: { code: number; reason: string }) => void) | null
-  onerror: ((event: unknown) => void) | null
-  /** Why the server refused the upgrade, when the socket could read its answer (Node's `ws` can; a browser cannot). */
-  refusal?: HandshakeRefusal
-}
-
-/** A refused upgrade as the server answered it: the HTTP status, `Retry-After`, and Talk's error body when there was one. */
-export interface HandshakeRefusal {
-  /** The HTTP status, e.g. 401. */
-  status: number
-  /** The error code of the body `{ status: 'error', error: { code, message } }`, e.g. `UNAUTHORIZED`. */
-  code?: string
-  /** The error message of that body. */
-  message?: string
-  /** Seconds the server asked the client to wait (`Retry-After`), for 503 and 429. */
-  retryAfter?: number
-}
-
-/** Opens a socket to a URL: `(url) => new WebSocket(url)`. */
-export type SocketFactory = (url: string) => SocketLike
-
-/** Reconnection after a connection that was open drops. */
-export interface ReconnectOptions extends BackoffOptions {
-  /** Attempts in a row before the client gives up and closes (default Infinity). */
-  maxAttempts?: number
-}
-
-/** The client's application-level heartbeat (browsers cannot see WebSocket pings). */
-export interface HeartbeatOptions {
-  /** Milliseconds between pings (default 15000). */
-  interval?: number
-  /** Milliseconds after a ping with no frame at all from the server before the connection counts as dead (default 10000). */
-  timeout?: number
-}
-
-/** What `onReconnect` and the `reconnected` event are told. */
-export interface ReconnectInfo {
-  /** The client id: the same as before when resumed, a new one otherwise. */
-  client: string
-  /** Whether the server resumed the session (rooms, state and every missed push kept). */
-  resumed: boolean
-}
-
-/** Options of a TalkClient; every one has a default. */
-export interface ClientOptions {
-  /** Default request timeout in ms, queue time included (default 10000; 0 waits forever). */
-  timeout?: number
-  /** Backoff for reconnecting, or false to close for good on the first drop (default: 500 ms doubling up to 10 s, forever). */
-  reconnect?: ReconnectOptions | false
-  /** Application-level heartbeat, or false for none (default: ping every 15 s, dead after 10 s of silence). */
-  heartbeat?: HeartbeatOptions | false
-  /** Requests kept while disconnected, sent once reconnected; past it they reject with DISCONNECTED (default 100). */
-  maxQueue?: number
-  /** Reject requests made while disconnected at once with DISCONNECTED instead of queueing them (default false). */
-  failFast?: boolean
-  /** How long one connection attempt may take until the welcome, in ms (default 10000). */
-  connectTimeout?: number
-  /** Ask the server to resume the session on reconnect, when it offered a resume token (default true). */
-  resume?: boolean
-  /**
-   * Runs after every reconnection, before requests queued while disconnected are sent: re-open
-   * documents when `resumed` is false. Requests it makes go out at once.
-   */
-  onReconnect?: (info: ReconnectInfo) => unknown
-  /** Whether a close with this code should be followed by reconnection (default: not after 1000, 1002, 1003, 1007–1010, 4000–4899). */
-  shouldReconnect?: (code: number, reason: string) => boolean
-}
-
-/** Lifecycle events and what their listeners get. */
-export interface ClientEvents {
-  /** A connection got its welcome (the first one, and every reconnection). */
-  open: ReconnectInfo
-  /** The connection closed; `willReconnect` says whether the client tries again. */
-  close: { code: number; reason: string; willReconnect: boolean }
-  /** A reconnection attempt is scheduled in `delay` ms. */
-  reconnecting: { attempt: number; delay: number }
-  /** A reconnection succeeded; `resumed` false means a new session: reload state. */
-  reconnected: ReconnectInfo
-  /** A push handler threw, a `send()` failed, or the server sent something unreadable. */
-  error: unknown
-}
-
-/** A push's payload: the frame without `command`. */
-export type PushPayload = Record<string, unknown>
-
-/** Listens for a push: gets its payload (as declared in `Pushes`, when it is) and its name in colon form. */
-export type PushHandler<N extends string = string> = (payload: PushPayloadOf<N, PushPayload>, name: string) => void
-
-const EVENTS: ReadonlySet<string> = new Set<keyof ClientEvents>(['open', 'close', 'reconnecting', 'reconnected', 'error'])
-
-/** Close codes after which the client does not reconnect by default: goodbyes, protocol errors, policy, app codes. */
-function defaultShouldReconnect(code: number): boolean {
-  if (code === 1000 || code === 1002 || code === 1003 || (code >= 1007 && code <= 1010)) return false
-  return !(code >= 4000 && code <= 4899)
-}
-
-interface Pending {
-  ref: number
-  name: string
-  frame: string
-  /** Written to a socket (its reply may have been lost with it), or still waiting in the offline queue. */
-  sent: boolean
-  resolve(payload: Record<string, unknown>): void
-  reject(err: unknown): void
-  timer: ReturnType<typeof setTimeout> | undefined
-  signal: AbortSignal | undefined
-  onAbort: (() => void) | undefined
-}
-
-interface Listener {
-  fn: (arg: never, name: string) => void
-  once: boolean
-}
+import {
+  abandonSocket, closeSocket, FINAL_REFUSALS, refusedError, withoutQuery, withQuery, type HandshakeRefusal, type SocketFactory, type SocketLike,
+} from './socket'
 
 type Phase = 'connecting' | 'open' | 'waiting' | 'closed'
 
@@ -131,6 +17,8 @@ type Phase = 'connecting' | 'open' | 'waiting' | 'closed'
  * A Talk client over any WebSocket: requests as promises, pushes as events, reconnection with
  * backoff, session resume with every missed push, idempotent retries, and typed routes.
  * Use `connect()` from `talk/client` (Node) or the browser bundle rather than this constructor.
+ * This file is the connection's lifecycle (connect, welcome, drop, backoff, resume, close); the
+ * listeners, the requests waiting for replies and the heartbeat are objects of their own.
  *
  * @example
  * const client = await connect<typeof routes>('ws://localhost:3000')
@@ -149,33 +37,19 @@ export class TalkClient<R extends RouteMap = RouteMap> {
   private token: string | undefined
   /** Pushes received in this session; the server counts the same, so a resume replays exactly the rest. */
   private seen = 0
-  private nextRef = 1
-  private pings = 0
   private attempt = 0
-  private queued = 0
-  private heard = false
-  private readonly pending = new Map<number, Pending>()
-  private readonly listeners = new Map<string, Listener[]>()
-  private connectTimer: ReturnType<typeof setTimeout> | undefined
-  private retryTimer: ReturnType<typeof setTimeout> | undefined
-  private pingTimer: ReturnType<typeof setInterval> | undefined
-  private deadTimer: ReturnType<typeof setTimeout> | undefined
-  private readonly first: Promise<void>
-  private settleFirst!: (err?: unknown) => void
-
-  private readonly timeout: number
-  private readonly reconnect: ReconnectOptions | false
-  private heartbeat: Required<HeartbeatOptions> | false
   /** The network is known to be down (the browser said `offline`): no reconnection is attempted until it is back. */
   private networkDown = false
-  private readonly maxQueue: number
-  private readonly failFast: boolean
-  private readonly connectTimeout: number
-  private readonly resume: boolean
-  private readonly onReconnect: ((info: ReconnectInfo) => unknown) | undefined
-  private readonly shouldReconnect: (code: number, reason: string) => boolean
+  private connectTimer: ReturnType<typeof setTimeout> | undefined
+  private retryTimer: ReturnType<typeof setTimeout> | undefined
+  private readonly first: Promise<void>
+  private settleFirst!: (err?: unknown) => void
+  private readonly settings: ClientSettings
+  private readonly events = new Emitter()
+  private readonly pending = new PendingRequests()
+  private readonly heartbeat: Heartbeat
 
-  /** Starts connecting at once; requests made before the welcome wait in the offline queue. */
+  /** Starts connecting at once; requests made before the welcome wait in the offline queue. TypeError on a bad option. */
   constructor(
     readonly url: string,
     private readonly createSocket: SocketFactory,
@@ -183,26 +57,15 @@ export class TalkClient<R extends RouteMap = RouteMap> {
   ) {
     if (typeof url !== 'string' || url.length === 0) throw new TypeError('TalkClient needs a ws:// or wss:// URL')
     if (typeof createSocket !== 'function') throw new TypeError('TalkClient needs a socket factory')
-    if (options === null || typeof options !== 'object') throw new TypeError('TalkClient options must be an object')
-    this.timeout = nonNegative('timeout', options.timeout ?? 10_000)
-    this.maxQueue = nonNegative('maxQueue', options.maxQueue ?? 100)
-    this.connectTimeout = positive('connectTimeout', options.connectTimeout ?? 10_000)
-    this.failFast = options.failFast ?? false
-    this.resume = options.resume ?? true
-    this.onReconnect = optionalFunction('onReconnect', options.onReconnect)
-    this.shouldReconnect = optionalFunction('shouldReconnect', options.shouldReconnect) ?? defaultShouldReconnect
-    const reconnect = options.reconnect ?? {}
-    if (reconnect !== false) {
-      positive('reconnect.initialDelay', reconnect.initialDelay ?? BACKOFF_DEFAULTS.initialDelay)
-      positive('reconnect.maxDelay', reconnect.maxDelay ?? BACKOFF_DEFAULTS.maxDelay)
-      if ((reconnect.factor ?? BACKOFF_DEFAULTS.factor) < 1) throw new TypeError('TalkClient: reconnect.factor must be at least 1')
-      positive('reconnect.maxAttempts', reconnect.maxAttempts ?? Infinity)
-    }
-    this.reconnect = reconnect
-    const heartbeat = options.heartbeat ?? {}
-    this.heartbeat = heartbeat === false
-      ? false
-      : { interval: positive('heartbeat.interval', heartbeat.interval ?? 15_000), timeout: positive('heartbeat.timeout', heartbeat.timeout ?? 10_000) }
+    this.settings = clientSettings(options)
+    this.heartbeat = new Heartbeat({
+      write: (frame) => this.write(frame),
+      seen: () => this.seen,
+      done: () => this.pending.settledUpTo(),
+      silent: (reason) => {
+        if (this.socket !== undefined) this.abandon(this.socket, reason)
+      },
+    }, this.settings.heartbeat)
     this.first = new Promise<void>((resolve, reject) => {
       this.settleFirst = (err) => (err === undefined ? resolve() : reject(err))
     })
@@ -241,34 +104,31 @@ export class TalkClient<R extends RouteMap = RouteMap> {
   /** Sends a request without waiting: its reply is consumed, a failure is emitted as `error`. */
   send<N extends RouteName<R>>(name: N, ...args: RequestArgs<SpecOf<R, N>>): void {
     const [payload, options] = args as [object | undefined, RequestOptions | undefined]
-    this.enqueue(name, payload, options).catch((err: unknown) => this.emit('error', err))
+    this.enqueue(name, payload, options).catch((err: unknown) => this.events.emit('error', err))
   }
 
   /** Listens for a lifecycle event. */
   on<E extends keyof ClientEvents>(event: E, handler: (arg: ClientEvents[E]) => void): this
   /** Listens for a push by name; `node:create` and `node/create` are the same name. Typed by the app's `Pushes`. */
   on<N extends string>(push: N, handler: PushHandler<N>): this
-  on(name: string, handler: (arg: never, name: string) => void): this {
-    return this.listen(name, handler, false)
+  on(name: string, handler: AnyListener): this {
+    this.events.add(name, handler, false)
+    return this
   }
 
   /** Like `on`, for the next one only. */
   once<E extends keyof ClientEvents>(event: E, handler: (arg: ClientEvents[E]) => void): this
   once<N extends string>(push: N, handler: PushHandler<N>): this
-  once(name: string, handler: (arg: never, name: string) => void): this {
-    return this.listen(name, handler, true)
+  once(name: string, handler: AnyListener): this {
+    this.events.add(name, handler, true)
+    return this
   }
 
   /** Stops listening (for `on` and `once` alike). */
   off<E extends keyof ClientEvents>(event: E, handler: (arg: ClientEvents[E]) => void): this
   off<N extends string>(push: N, handler: PushHandler<N>): this
-  off(name: string, handler: (arg: never, name: string) => void): this {
-    const key = listenerKey(name)
-    const list = this.listeners.get(key)
-    if (list === undefined) return this
-    const rest = list.filter((l) => l.fn !== handler)
-    if (rest.length === 0) this.listeners.delete(key)
-    else this.listeners.set(key, rest)
+  off(name: string, handler: AnyListener): this {
+    this.events.remove(name, handler)
     return this
   }
 
@@ -278,19 +138,8 @@ export class TalkClient<R extends RouteMap = RouteMap> {
    * tries at once. The browser client calls it when the page becomes visible again.
    */
   probe(timeout = 2000): void {
-    if (this.phase === 'waiting') {
-      this.reconnectNow()
-      return
-    }
-    const socket = this.socket
-    if (socket === undefined || !this.ready) return
-    clearTimeout(this.deadTimer)
-    this.heard = false
-    this.write(JSON.stringify({ route: PING_ROUTE, ref: `ping-${++this.pings}`, seen: this.seen, done: this.settledUpTo() }))
-    this.deadTimer = setTimeout(() => {
-      this.deadTimer = undefined
-      if (!this.heard && this.socket === socket) this.abandon(socket, 'no answer to a probe')
-    }, timeout)
+    if (this.phase === 'waiting') this.reconnectNow()
+    else if (this.ready) this.heartbeat.probe(timeout)
   }
 
   /**
@@ -314,44 +163,26 @@ export class TalkClient<R extends RouteMap = RouteMap> {
     if (this.phase === 'waiting') this.reconnectNow()
   }
 
-  /** Pings every `interval` ms from now on (the browser client pings more often while the page is visible). */
+  /** Pings every `interval` ms from now on (the browser client pings more often while the page is visible). TypeError unless positive. */
   setHeartbeatInterval(interval: number): void {
-    if (this.heartbeat === false) return
-    this.heartbeat = { ...this.heartbeat, interval: positive('heartbeat.interval', interval) }
-    if (this.ready) this.startHeartbeat()
-  }
-
-  private reconnectNow(): void {
-    clearTimeout(this.retryTimer)
-    this.retryTimer = undefined
-    if (this.phase === 'waiting' && !this.networkDown) this.open()
+    this.heartbeat.setInterval(interval)
   }
 
   /**
    * Closes for good: no reconnection, requests not yet answered reject with DISCONNECTED. Resolves
    * once the socket has closed. The server ends the session at once (1000 is a goodbye).
    */
-  close(code = 1000, reason = ''): Promise<void> {
+  close(code: number = CLOSE.NORMAL, reason = ''): Promise<void> {
     const socket = this.socket
     this.shutdown(new TalkError('DISCONNECTED', 'The client was closed'), code, reason)
-    if (socket === undefined) return Promise.resolve()
-    return new Promise<void>((resolve) => {
-      socket.onmessage = null
-      socket.onerror = () => undefined
-      socket.onclose = () => resolve()
-      try {
-        socket.close(code, reason)
-      } catch {
-        resolve()
-      }
-    })
+    return socket === undefined ? Promise.resolve() : closeSocket(socket, code, reason)
   }
 
   // ---- connecting ----------------------------------------------------------------------------
 
   private open(): void {
     this.phase = 'connecting'
-    const target = this.token !== undefined && this.resume
+    const target = this.token !== undefined && this.settings.resume
       ? withQuery(this.url, { [RESUME_PARAM]: this.token, [SEEN_PARAM]: String(this.seen) })
       : this.url
     let socket: SocketLike
@@ -359,7 +190,7 @@ export class TalkClient<R extends RouteMap = RouteMap> {
       socket = this.createSocket(target)
     } catch (err) {
       // A bad URL fails in the constructor of WebSocket; it fails the same way every time.
-      this.shutdown(new TalkError('DISCONNECTED', `Could not open a WebSocket to ${withoutQuery(this.url)}`, { cause: String(err) }), 1006, '')
+      this.shutdown(new TalkError('DISCONNECTED', `Could not open a WebSocket to ${withoutQuery(this.url)}`, { cause: String(err) }), CLOSE.ABNORMAL, '')
       return
     }
     this.socket = socket
@@ -372,23 +203,19 @@ export class TalkClient<R extends RouteMap = RouteMap> {
     socket.onerror = () => undefined // a close event follows with the code
     this.connectTimer = setTimeout(() => {
       if (this.socket === socket && !this.ready) this.abandon(socket, 'no welcome in time')
-    }, this.connectTimeout)
+    }, this.settings.connectTimeout)
+  }
+
+  private reconnectNow(): void {
+    clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
+    if (this.phase === 'waiting' && !this.networkDown) this.open()
   }
 
   /** Gives up on a socket that cannot be trusted any more (silent, or stuck connecting) and moves on at once. */
   private abandon(socket: SocketLike, reason: string): void {
-    socket.onmessage = null
-    socket.onclose = null
-    socket.onerror = () => undefined
-    try {
-      // ws can cut the TCP connection; a browser can only start the closing handshake.
-      const terminate = (socket as { terminate?: unknown }).terminate
-      if (typeof terminate === 'function') terminate.call(socket)
-      else socket.close(CLOSE.WILL_RESUME, reason)
-    } catch {
-      // already closed
-    }
-    if (this.socket === socket) this.dropped(1006, reason)
+    abandonSocket(socket, reason)
+    if (this.socket === socket) this.dropped(CLOSE.ABNORMAL, reason)
   }
 
   private welcomed(frame: Record<string, unknown>): void {
@@ -402,33 +229,32 @@ export class TalkClient<R extends RouteMap = RouteMap> {
     this.clientId = String(frame.client)
     this.token = typeof frame.resume === 'string' ? frame.resume : undefined
     if (!resumed) this.seen = 0
-    this.startHeartbeat()
+    this.heartbeat.start()
     // Requests whose replies were lost with the old socket: resent with the same ref after a resume
     // (the server answers them from its reply cache, never running a handler twice); lost otherwise.
-    for (const p of [...this.pending.values()]) {
-      if (!p.sent) continue
+    this.pending.forEachSent((p) => {
       if (resumed) this.write(p.frame)
-      else this.settle(p, new TalkError('DISCONNECTED', `The connection was lost before the reply to ${p.name}, and the session could not be resumed`))
-    }
+      else this.pending.fail(p, new TalkError('DISCONNECTED', `The connection was lost before the reply to ${p.name}, and the session could not be resumed`))
+    })
     const info: ReconnectInfo = { client: this.clientId, resumed }
     if (isFirst) this.settleFirst()
-    this.emit('open', info)
+    this.events.emit('open', info)
     if (isFirst) {
       this.flushQueue()
       return
     }
-    this.emit('reconnected', info)
-    if (this.onReconnect === undefined) {
+    this.events.emit('reconnected', info)
+    const hook = this.settings.onReconnect
+    if (hook === undefined) {
       this.flushQueue()
       return
     }
     this.restoring = true
-    const hook = this.onReconnect
     void (async () => {
       try {
         await hook(info)
       } catch (err) {
-        this.emit('error', err)
+        this.events.emit('error', err)
       } finally {
         this.restoring = false
         this.flushQueue()
@@ -440,7 +266,7 @@ export class TalkClient<R extends RouteMap = RouteMap> {
     const wasReady = this.ready
     this.socket = undefined
     this.ready = false
-    this.stopHeartbeat()
+    this.heartbeat.stop()
     clearTimeout(this.connectTimer)
     if (this.phase === 'closed') return
     // The URL may carry a token in its query: errors name the endpoint without it.
@@ -456,30 +282,28 @@ export class TalkClient<R extends RouteMap = RouteMap> {
       this.shutdown(refusedError(refusal), code, reason)
       return
     }
-    const retry = this.reconnect !== false && this.shouldReconnect(code, reason)
-    if (!retry) {
+    const reconnect = this.settings.reconnect
+    if (reconnect === false || !this.settings.shouldReconnect(code, reason)) {
       this.shutdown(new TalkError('DISCONNECTED', `The connection closed (${code}${reason === '' ? '' : ` ${reason}`})`, { code, reason }), code, reason)
       return
     }
     if (wasReady) {
-      if (this.token === undefined || !this.resume) {
+      if (this.token === undefined || !this.settings.resume) {
         // Nothing to resume: the replies of requests in flight are gone with the socket.
-        for (const p of [...this.pending.values()]) {
-          if (p.sent) this.settle(p, new TalkError('DISCONNECTED', `The connection was lost before the reply to ${p.name}`, { code, reason }))
-        }
+        this.pending.forEachSent((p) => this.pending.fail(p, new TalkError('DISCONNECTED', `The connection was lost before the reply to ${p.name}`, { code, reason })))
       }
-      this.emit('close', { code, reason, willReconnect: true })
+      this.events.emit('close', { code, reason, willReconnect: true })
     }
     // Retry-After is honoured up to the backoff's own ceiling, so a server cannot park a client for hours.
-    const asked = Math.min((refusal?.retryAfter ?? 0) * 1000, (this.reconnect as ReconnectOptions).maxDelay ?? BACKOFF_DEFAULTS.maxDelay)
-    this.scheduleReconnect(code, reason, asked)
+    this.scheduleReconnect(code, reason, Math.min((refusal?.retryAfter ?? 0) * 1000, reconnect.maxDelay))
   }
 
   /** Schedules the next attempt after the backoff delay, or after `atLeast` ms when the server asked for that (Retry-After). */
-  private scheduleReconnect(code: number, reason: string, atLeast = 0): void {
-    const reconnect = this.reconnect as ReconnectOptions
+  private scheduleReconnect(code: number, reason: string, atLeast: number): void {
+    const reconnect = this.settings.reconnect
+    if (reconnect === false) return
     this.attempt++
-    if (this.attempt > (reconnect.maxAttempts ?? Infinity)) {
+    if (this.attempt > reconnect.maxAttempts) {
       this.shutdown(new TalkError('DISCONNECTED', `Gave up reconnecting after ${this.attempt - 1} attempts`, { code, reason }), code, reason)
       return
     }
@@ -491,7 +315,7 @@ export class TalkClient<R extends RouteMap = RouteMap> {
       this.retryTimer = undefined
       if (this.phase === 'waiting') this.open()
     }, delay)
-    this.emit('reconnecting', { attempt: this.attempt, delay })
+    this.events.emit('reconnecting', { attempt: this.attempt, delay })
   }
 
   /** Closes for good: timers stop, every request not yet answered rejects with `err`. */
@@ -501,69 +325,39 @@ export class TalkClient<R extends RouteMap = RouteMap> {
     this.phase = 'closed'
     this.ready = false
     this.socket = undefined
-    this.stopHeartbeat()
+    this.heartbeat.stop()
     clearTimeout(this.connectTimer)
     clearTimeout(this.retryTimer)
-    for (const p of [...this.pending.values()]) this.settle(p, err)
+    this.pending.failAll(err)
     this.settleFirst(err)
-    if (wasOpen) this.emit('close', { code, reason, willReconnect: false })
+    if (wasOpen) this.events.emit('close', { code, reason, willReconnect: false })
   }
 
   // ---- requests ------------------------------------------------------------------------------
 
   private enqueue(name: string, payload: object | undefined, options: RequestOptions | undefined): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
-      if (typeof name !== 'string' || name.length === 0) return reject(new TypeError('A request needs a route name'))
-      if (payload !== undefined && (payload === null || typeof payload !== 'object' || Array.isArray(payload))) {
-        return reject(new TypeError('A request payload must be an object'))
-      }
+      const invalid = invalidRequest(name, payload)
+      if (invalid !== undefined) return reject(invalid)
       if (this.phase === 'closed') return reject(new TalkError('DISCONNECTED', 'The client is closed'))
       const signal = options?.signal
       if (signal?.aborted === true) return reject(new TalkError('ABORTED', `The request ${name} was aborted`))
-      if (!this.ready && this.failFast) return reject(new TalkError('DISCONNECTED', 'Not connected'))
-      if (!this.ready && this.queued >= this.maxQueue) {
-        return reject(new TalkError('DISCONNECTED', `Not connected, and ${this.maxQueue} requests are already waiting`))
+      if (!this.ready && this.settings.failFast) return reject(new TalkError('DISCONNECTED', 'Not connected'))
+      if (!this.ready && this.pending.queued >= this.settings.maxQueue) {
+        return reject(new TalkError('DISCONNECTED', `Not connected, and ${this.settings.maxQueue} requests are already waiting`))
       }
-      const ref = this.nextRef++
-      const fields: Record<string, unknown> = { route: slashName(name), ref, ...payload }
-      // The envelope's own fields win over payload keys of the same name.
-      fields.route = slashName(name)
-      fields.ref = ref
-      delete fields.command
-      let frame: string
       try {
-        frame = JSON.stringify(fields)
+        const p = this.pending.add(name, payload, options?.timeout ?? this.settings.timeout, signal, resolve, reject)
+        if (this.ready) this.write(this.pending.send(p))
       } catch (err) {
-        return reject(new TypeError(`The payload of ${name} cannot be sent as JSON: ${String(err)}`))
-      }
-      const p: Pending = { ref, name, frame, sent: false, resolve, reject, timer: undefined, signal, onAbort: undefined }
-      this.pending.set(ref, p)
-      const timeout = options?.timeout ?? this.timeout
-      if (timeout > 0) {
-        p.timer = setTimeout(() => this.settle(p, new TalkError('TIMEOUT', `No reply to ${name} within ${timeout} ms`)), timeout)
-      }
-      if (signal !== undefined) {
-        p.onAbort = () => this.settle(p, new TalkError('ABORTED', `The request ${name} was aborted`))
-        signal.addEventListener('abort', p.onAbort, { once: true })
-      }
-      if (this.ready) {
-        p.sent = true
-        this.write(frame)
-      } else {
-        this.queued++
+        reject(err)
       }
     })
   }
 
   /** Sends what waited in the offline queue, in the order it was asked for. */
   private flushQueue(): void {
-    if (!this.ready || this.restoring) return
-    for (const p of [...this.pending.values()]) {
-      if (p.sent) continue
-      p.sent = true
-      this.queued--
-      this.write(p.frame)
-    }
+    if (this.ready && !this.restoring) this.pending.flush((frame) => this.write(frame))
   }
 
   private write(frame: string): void {
@@ -574,35 +368,21 @@ export class TalkClient<R extends RouteMap = RouteMap> {
     }
   }
 
-  /** Takes a request out of the books and rejects it (a reply settles it through `replied`). */
-  private settle(p: Pending, err: unknown): void {
-    if (this.pending.get(p.ref) !== p) return
-    this.forget(p)
-    p.reject(err)
-  }
-
-  private forget(p: Pending): void {
-    this.pending.delete(p.ref)
-    if (!p.sent) this.queued--
-    clearTimeout(p.timer)
-    if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort)
-  }
-
   // ---- frames from the server ----------------------------------------------------------------
 
   private received(data: unknown): void {
-    this.heard = true
+    this.heartbeat.alive()
     let frame: unknown
     try {
       frame = JSON.parse(typeof data === 'string' ? data : String(data))
     } catch {
-      this.emit('error', new TalkError('BAD_REQUEST', 'The server sent a frame that is not JSON'))
+      this.events.emit('error', new TalkError('BAD_REQUEST', 'The server sent a frame that is not JSON'))
       return
     }
     if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) return
     const fields = frame as Record<string, unknown>
     if ('status' in fields) {
-      this.replied(fields)
+      this.pending.replied(fields)
       return
     }
     if (typeof fields.command !== 'string') return
@@ -613,141 +393,8 @@ export class TalkClient<R extends RouteMap = RouteMap> {
     this.seen++
     const name = colonName(fields.command)
     // Counted either way (resume needs every push); copied only when someone listens.
-    if (!this.listeners.has(name)) return
+    if (!this.events.has(name)) return
     const { command: _command, ...payload } = fields
-    this.emit(name, payload as never)
+    this.events.emit(name, payload)
   }
-
-  private replied(frame: Record<string, unknown>): void {
-    const ref = frame.ref
-    if (typeof ref !== 'number') return // a heartbeat's reply (string ref), or a frame no request of ours asked for
-    const p = this.pending.get(ref)
-    if (p === undefined) return // timed out or aborted already
-    this.forget(p)
-    if (frame.status === 'success') {
-      const { status: _status, ref: _ref, ...payload } = frame
-      p.resolve(payload)
-      return
-    }
-    const error = (frame.error ?? {}) as { code?: unknown; message?: unknown; details?: unknown }
-    p.reject(new TalkError(
-      typeof error.code === 'string' ? error.code : 'INTERNAL',
-      typeof error.message === 'string' ? error.message : 'The server answered with an error',
-      error.details,
-    ))
-  }
-
-  // ---- heartbeat -----------------------------------------------------------------------------
-
-  private startHeartbeat(): void {
-    this.stopHeartbeat()
-    const heartbeat = this.heartbeat
-    if (heartbeat === false) return
-    const socket = this.socket
-    this.pingTimer = setInterval(() => {
-      if (socket === undefined || this.socket !== socket || !this.ready || this.deadTimer !== undefined) return
-      this.heard = false
-      // seen and done let the server forget the pushes and replies it kept for a resume.
-      this.write(JSON.stringify({ route: PING_ROUTE, ref: `ping-${++this.pings}`, seen: this.seen, done: this.settledUpTo() }))
-      this.deadTimer = setTimeout(() => {
-        this.deadTimer = undefined
-        if (!this.heard && this.socket === socket) this.abandon(socket, 'heartbeat timeout')
-      }, heartbeat.timeout)
-    }, heartbeat.interval)
-  }
-
-  private stopHeartbeat(): void {
-    clearInterval(this.pingTimer)
-    clearTimeout(this.deadTimer)
-    this.pingTimer = undefined
-    this.deadTimer = undefined
-  }
-
-  /** Every request with a ref up to this one is settled. */
-  private settledUpTo(): number {
-    for (const ref of this.pending.keys()) return ref - 1
-    return this.nextRef - 1
-  }
-
-  // ---- events --------------------------------------------------------------------------------
-
-  private listen(name: string, fn: (arg: never, name: string) => void, once: boolean): this {
-    if (typeof name !== 'string' || name.length === 0) throw new TypeError('on() needs an event or push name')
-    if (typeof fn !== 'function') throw new TypeError('on() needs a handler function')
-    const key = listenerKey(name)
-    const list = this.listeners.get(key)
-    if (list === undefined) this.listeners.set(key, [{ fn, once }])
-    else list.push({ fn, once })
-    return this
-  }
-
-  private emit(name: string, arg: unknown): void {
-    const list = this.listeners.get(name)
-    if (list === undefined || list.length === 0) {
-      if (name === 'error') report(arg)
-      return
-    }
-    if (list.some((l) => l.once)) {
-      const rest = list.filter((l) => !l.once)
-      if (rest.length === 0) this.listeners.delete(name)
-      else this.listeners.set(name, rest)
-    }
-    for (const { fn } of list) {
-      try {
-        fn(arg as never, name)
-      } catch (err) {
-        if (name === 'error') report(err)
-        else this.emit('error', err)
-      }
-    }
-  }
-}
-
-/** Event names are kept as they are; push names in colon form, so both spellings meet. */
-function listenerKey(name: string): string {
-  return EVENTS.has(name) ? name : colonName(name)
-}
-
-/** Last resort for an error nobody listens for: the platform's reportError, else the console. */
-function report(err: unknown): void {
-  const reportError = (globalThis as { reportError?: (err: unknown) => void }).reportError
-  if (typeof reportError === 'function') reportError(err)
-  else console.error('TalkClient:', err)
-}
-
-/** HTTP statuses of a refused upgrade after which the client stops reconnecting: a retry would be refused again. */
-const FINAL_REFUSALS: ReadonlySet<number> = new Set([400, 401, 403, 404])
-
-/** The error a refused connection rejects with: the server's code and message, or the HTTP status alone. */
-function refusedError(refusal: HandshakeRefusal): TalkError {
-  const message = refusal.message ?? `The server refused the connection with HTTP ${refusal.status}`
-  return new TalkError(refusal.code ?? 'DISCONNECTED', message, { status: refusal.status })
-}
-
-/** The URL without its query and fragment, which may carry credentials (`?token=`). */
-function withoutQuery(url: string): string {
-  const end = url.search(/[?#]/)
-  return end === -1 ? url : url.slice(0, end)
-}
-
-function withQuery(url: string, params: Record<string, string>): string {
-  const hash = url.indexOf('#')
-  const base = hash === -1 ? url : url.slice(0, hash)
-  const query = Object.entries(params).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')
-  return base + (base.includes('?') ? '&' : '?') + query
-}
-
-function positive(name: string, value: number): number {
-  if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) throw new TypeError(`TalkClient: ${name} must be a positive number`)
-  return value
-}
-
-function nonNegative(name: string, value: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new TypeError(`TalkClient: ${name} must be zero or more`)
-  return value
-}
-
-function optionalFunction<F>(name: string, value: F | undefined): F | undefined {
-  if (value !== undefined && typeof value !== 'function') throw new TypeError(`TalkClient: ${name} must be a function`)
-  return value
 }
