@@ -2,6 +2,7 @@ import type { RouteMap } from '../types'
 import { PROTOCOL_TOKEN_PREFIX, TALK_SUBPROTOCOL } from '../protocol'
 import type { ClientOptions } from './options'
 import type { SocketLike } from './socket'
+import { followPage, pageHeartbeat } from './page'
 import { TalkClient } from './talk-client'
 
 export { TalkClient } from './talk-client'
@@ -28,18 +29,6 @@ export interface BrowserClientOptions extends ClientOptions {
   token?: string | (() => string | undefined)
 }
 
-/** Heartbeat of a page that is visible (someone is looking: a dead link shows within seconds) and hidden, in ms. */
-const VISIBLE_PING = 5000
-const HIDDEN_PING = 15_000
-/** How long a probe waits for the server after the page comes back into view or the network returns, in ms. */
-const PROBE_TIMEOUT = 2000
-
-/** The page events a browser client follows; absent outside a page (a worker, a test). */
-interface PageEvents {
-  addEventListener(type: string, listener: () => void): void
-  removeEventListener(type: string, listener: () => void): void
-}
-
 /**
  * Creates a browser client on the global WebSocket; it starts connecting at once. It follows the
  * page: `offline` counts the connection lost at once and waits for `online` to reconnect; a page
@@ -53,32 +42,9 @@ export function createClient<R extends RouteMap = RouteMap>(url: string, options
     const protocols = current === undefined || current === '' ? undefined : [TALK_SUBPROTOCOL, `${PROTOCOL_TOKEN_PREFIX}${current}`]
     return new WebSocket(target, protocols) as unknown as SocketLike
   }
-  const page = globalThis as unknown as Partial<PageEvents> & { document?: { visibilityState?: string } & Partial<PageEvents> }
-  const visible = (): boolean => page.document?.visibilityState !== 'hidden'
   const paced = rest.heartbeat === undefined
-  const heartbeat = paced ? { interval: visible() ? VISIBLE_PING : HIDDEN_PING } : rest.heartbeat
-  const client = new TalkClient<R>(socketUrl(url), createSocket, { ...rest, heartbeat })
-  const offline = (): void => client.networkLost()
-  const online = (): void => client.networkBack()
-  const shown = (): void => {
-    if (paced) client.setHeartbeatInterval(visible() ? VISIBLE_PING : HIDDEN_PING)
-    if (visible()) client.probe(PROBE_TIMEOUT)
-  }
-  const doc = page.document
-  const follows = typeof page.addEventListener === 'function' && typeof page.removeEventListener === 'function'
-  const watches = typeof doc?.addEventListener === 'function' && typeof doc.removeEventListener === 'function'
-  if (follows) {
-    page.addEventListener?.('offline', offline)
-    page.addEventListener?.('online', online)
-  }
-  if (watches) doc?.addEventListener?.('visibilitychange', shown)
-  // A client closed for good stops following the page.
-  client.on('close', ({ willReconnect }) => {
-    if (willReconnect) return
-    page.removeEventListener?.('offline', offline)
-    page.removeEventListener?.('online', online)
-    doc?.removeEventListener?.('visibilitychange', shown)
-  })
+  const client = new TalkClient<R>(socketUrl(url), createSocket, { ...rest, heartbeat: pageHeartbeat(rest.heartbeat) })
+  followPage(client, paced)
   return client
 }
 
