@@ -1,11 +1,24 @@
+import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 
 /**
- * The bundle's entry: named re-exports of the browser entry next to this file (browser.ts from source,
- * browser.js from dist). Going through ESM re-exports keeps the names even when browser.js is CommonJS.
+ * The bundle's entry: named re-exports of the browser entry (browser.ts). Going through ESM re-exports
+ * keeps the names even when the entry found is tsc's CommonJS browser.js.
  */
 const ENTRY = "export { connect, createClient, TalkClient, TalkError, backoffDelay } from './browser'"
+
+/**
+ * Where the bundle's sources are: this folder when it holds the TypeScript (ts-node, tests), else the
+ * repository's lib/client beside dist/ (`npm run build` runs dist/lib/client/build.js). The ES-module
+ * sources bundle smaller than tsc's CommonJS output: esbuild drops what the browser never uses, and no
+ * file needs a module wrapper. Without sources, the compiled files next to this one are bundled.
+ */
+function sourceDir(): string {
+  if (existsSync(join(__dirname, 'browser.ts'))) return __dirname
+  const sources = join(__dirname, '..', '..', '..', 'lib', 'client')
+  return existsSync(join(sources, 'browser.ts')) ? sources : __dirname
+}
 
 /**
  * Builds the browser ES module (exports `connect`, `createClient`, `TalkClient`, `TalkError`, `backoffDelay`)
@@ -20,7 +33,7 @@ const ENTRY = "export { connect, createClient, TalkClient, TalkError, backoffDel
 export async function buildBrowserBundle(): Promise<string> {
   const esbuild = await import('esbuild')
   const result = await esbuild.build({
-    stdin: { contents: ENTRY, resolveDir: __dirname, sourcefile: 'talk-client-bundle-entry.js', loader: 'js' },
+    stdin: { contents: ENTRY, resolveDir: sourceDir(), sourcefile: 'talk-client-bundle-entry.js', loader: 'js' },
     bundle: true,
     format: 'esm',
     platform: 'browser',
