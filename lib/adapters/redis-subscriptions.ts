@@ -17,6 +17,8 @@ interface ChannelState {
   generation: number
   /** The last SUBSCRIBE sent for it: only its confirmation makes the channel live. */
   ticket: number
+  /** When a local member last left its room (Date.now()): it lingers a while after. */
+  releasedAt?: number
 }
 
 /**
@@ -76,31 +78,42 @@ export class Subscriptions {
   watch(room: string): void {
     if (!this.roomChannels) return
     const channel = this.names.roomChannel(room)
-    if (this.channels.has(channel)) return
+    const state = this.channels.get(channel)
+    if (state !== undefined) {
+      state.releasedAt = undefined
+      return
+    }
     this.want(channel)
     if (this.sub.status === 'ready') void this.subscribe([channel])
   }
 
   /** A local member left a room: its channel is dropped a little later if the room has no member here by then. */
-  release(): void {
-    if (!this.roomChannels || this.sweepTimer !== undefined) return
-    this.sweepTimer = setTimeout(() => {
-      this.sweepTimer = undefined
-      this.reconcile()
-    }, ROOM_CHANNEL_LINGER_MS)
-    this.sweepTimer.unref()
+  release(room: string): void {
+    if (!this.roomChannels) return
+    const state = this.channels.get(this.names.roomChannel(room))
+    if (state === undefined) return
+    state.releasedAt = Date.now()
+    this.sweepLater()
   }
 
   /**
    * Makes the room channels match the rooms with members here: subscribes the missing (a member
-   * that joined without the adapter hearing of it: a session parked for resume) and drops the rest.
+   * that joined without the adapter hearing of it: a session parked for resume) and drops the rest,
+   * but those whose room was left less than ROOM_CHANNEL_LINGER_MS ago (they are looked at again then).
    */
   reconcile(): void {
     if (!this.roomChannels || this.sub.status !== 'ready') return
     const wanted = new Set<string>([this.names.bus])
     for (const room of this.host.localRooms()) wanted.add(this.names.roomChannel(room))
     const gone: string[] = []
-    for (const channel of this.channels.keys()) if (!wanted.has(channel)) gone.push(channel)
+    const recently = Date.now() - ROOM_CHANNEL_LINGER_MS
+    let lingering = false
+    for (const [channel, state] of this.channels) {
+      if (wanted.has(channel)) continue
+      if (state.releasedAt !== undefined && state.releasedAt > recently) lingering = true
+      else gone.push(channel)
+    }
+    if (lingering) this.sweepLater()
     const missing: string[] = []
     for (const channel of wanted) if (!this.channels.has(channel)) missing.push(this.want(channel))
     if (missing.length > 0) void this.subscribe(missing)
@@ -114,6 +127,15 @@ export class Subscriptions {
   stop(): void {
     clearTimeout(this.sweepTimer)
     this.sweepTimer = undefined
+  }
+
+  private sweepLater(): void {
+    if (this.sweepTimer !== undefined) return
+    this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = undefined
+      this.reconcile()
+    }, ROOM_CHANNEL_LINGER_MS)
+    this.sweepTimer.unref()
   }
 
   private want(channel: string): string {

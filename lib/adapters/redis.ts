@@ -211,7 +211,7 @@ class RedisBus implements RedisAdapter {
     const run = this.running
     if (run === undefined) return
     run.presence.leave(room, clientId)
-    run.subscriptions.release()
+    run.subscriptions.release(room)
   }
 
   async members(room: string): Promise<PresenceEntry[]> {
