@@ -16,8 +16,6 @@ export interface OutboxCounters {
  * sent again.
  */
 export class Outbox {
-  /** The counters, read by the adapter's `stats()`. */
-  readonly counters: OutboxCounters = { published: 0, publishFailed: 0 }
   /** Per channel, the waiting pushes as flat `kind, target, except, frame` quadruples: no object per push. */
   private readonly queues = new Map<string, unknown[]>()
   /** The last channel added to and its queue: most turns publish to one channel only. */
@@ -30,6 +28,8 @@ export class Outbox {
     private readonly cmd: Redis,
     private readonly origin: string,
     private readonly trouble: TroubleLog,
+    /** Where it counts pushes sent and dropped (the adapter's counters). */
+    private readonly counters: OutboxCounters,
   ) {}
 
   /** Queues a push to rooms (`kind` r) or one client (`kind` c, `target` its id) for the end of this turn. */

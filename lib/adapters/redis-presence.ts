@@ -21,8 +21,6 @@ export interface PresenceCounters {
  * is written again in full at the next beat after a failed write.
  */
 export class RedisPresence {
-  /** The counters, read by the adapter's `stats()`. */
-  readonly counters: PresenceCounters = { presenceFailed: 0, resyncs: 0, deadNodes: 0, expiredMembers: 0 }
   /** Set when a presence write failed: the next beat registers everything again. */
   private dirty = false
 
@@ -33,6 +31,8 @@ export class RedisPresence {
     private readonly leaseMs: number,
     private readonly log: Logger,
     private readonly trouble: TroubleLog,
+    /** Where it counts failures, resyncs and dead nodes (the adapter's counters). */
+    private readonly counters: PresenceCounters,
   ) {}
 
   /** Lists a local member in a room. */

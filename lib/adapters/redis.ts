@@ -1,4 +1,5 @@
 import type { Redis, RedisOptions } from 'ioredis'
+import type { Logger } from 'pino'
 import { EVERYONE, type Adapter, type AdapterHost, type OrderedPush } from './adapter'
 import { OrderedPushes } from './ordered-pushes'
 import { closeConnection, describeError, openConnection, TroubleLog, type ConnectionRole } from './redis-connection'
@@ -8,7 +9,6 @@ import { RedisPresence } from './redis-presence'
 import { NOT_LIVE, Subscriptions } from './redis-subscriptions'
 import { decodeMessage, encodeOrdered, type MessageSink } from './redis-wire'
 import type { PresenceEntry } from '../types'
-import type { Logger } from 'pino'
 
 /** Options of `redisAdapter()`. */
 export interface RedisAdapterOptions {
@@ -122,7 +122,11 @@ interface Running {
 
 class RedisBus implements RedisAdapter {
   private running: Running | undefined
-  private readonly counters = { received: 0, malformed: 0, reconnects: 0 }
+  /** The counters that live across restarts; `connected` and `subscribed` are read when asked. */
+  private readonly counters: RedisAdapterStats = {
+    published: 0, publishFailed: 0, received: 0, orderedLost: 0, malformed: 0, presenceFailed: 0,
+    resyncs: 0, reconnects: 0, deadNodes: 0, expiredMembers: 0, connected: 0, subscribed: 0,
+  }
   private readonly ordered = new OrderedPushes(
     (rooms, frame, except) => this.running?.host.deliverLocal(rooms, frame, except),
     (channel) => this.running?.subscriptions.generation(channel) ?? NOT_LIVE,
@@ -157,8 +161,8 @@ class RedisBus implements RedisAdapter {
     const sub = openConnection(url, redis, 'sub')
     const run: Running = {
       host, cmd, sub, log, trouble,
-      presence: new RedisPresence(cmd, host, names, leaseMs, log, trouble),
-      outbox: new Outbox(cmd, host.nodeId, trouble),
+      presence: new RedisPresence(cmd, host, names, leaseMs, log, trouble, this.counters),
+      outbox: new Outbox(cmd, host.nodeId, trouble, this.counters),
       subscriptions: new Subscriptions(sub, host, names, roomChannels, trouble,
         (channel) => this.ordered.unsubscribed(channel), () => this.ordered.subscribed()),
       everReady: false,
@@ -221,16 +225,8 @@ class RedisBus implements RedisAdapter {
   stats(): RedisAdapterStats {
     const run = this.running
     return {
-      published: run?.outbox.counters.published ?? 0,
-      publishFailed: run?.outbox.counters.publishFailed ?? 0,
-      received: this.counters.received,
+      ...this.counters,
       orderedLost: this.ordered.lost,
-      malformed: this.counters.malformed,
-      presenceFailed: run?.presence.counters.presenceFailed ?? 0,
-      resyncs: run?.presence.counters.resyncs ?? 0,
-      reconnects: this.counters.reconnects,
-      deadNodes: run?.presence.counters.deadNodes ?? 0,
-      expiredMembers: run?.presence.counters.expiredMembers ?? 0,
       connected: run?.cmd.status === 'ready' ? 1 : 0,
       subscribed: run?.subscriptions.busLive === true ? 1 : 0,
     }
