@@ -1,11 +1,15 @@
 /**
  * Cross-node broadcast: one room push reaching R clients, on one node (in-memory adapter) and on two
- * nodes sharing a Redis (redisAdapter), each node its own process. Prints deliveries per second
- * (pushes sent back to back, a window of requests in flight) and the latency from send to the last
- * client's receipt (one push at a time), p50 and p99.
+ * or three nodes sharing a Redis (redisAdapter), each node its own process. Prints deliveries per
+ * second (pushes sent back to back, a window of requests in flight) and the latency from send to
+ * the last client's receipt (one push at a time), p50 and p99. The Redis setups run with one shared
+ * channel, with a channel per room (`roomChannels`), or both (ROOM_CHANNELS=off|on|both, default
+ * both); the three-node setup has a third node with no member in the room, which only the shared
+ * channel makes read every push.
  *
  *   npx ts-node --transpile-only bench/cluster-broadcast.ts            # own redis-server, or REDIS_URL
  *   RECEIVERS=1000 MESSAGES=1000 npx ts-node --transpile-only bench/cluster-broadcast.ts
+ *   ROOM_CHANNELS=on npx ts-node --transpile-only bench/cluster-broadcast.ts
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import * as os from 'node:os'
@@ -23,6 +27,8 @@ const MESSAGES = Number(process.env.MESSAGES ?? 400)
 const PINGS = Number(process.env.PINGS ?? 200)
 const WINDOW = Number(process.env.WINDOW ?? 16)
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
+const ROOM_CHANNELS = process.env.ROOM_CHANNELS ?? 'both'
+if (!['off', 'on', 'both'].includes(ROOM_CHANNELS)) throw new Error('ROOM_CHANNELS must be off, on or both')
 
 // ---- a node: run as a child with `--node` ---------------------------------------------------
 
@@ -31,7 +37,9 @@ async function runNode(): Promise<void> {
   const app = talk({
     logger: pino({ level: 'silent' }),
     heartbeatInterval: 0,
-    adapter: url === undefined || url === '' ? memoryAdapter() : redisAdapter({ url, prefix: `bench-${process.ppid}:` }),
+    adapter: url === undefined || url === ''
+      ? memoryAdapter()
+      : redisAdapter({ url, prefix: `bench-${process.ppid}:`, roomChannels: process.env.BENCH_ROOM_CHANNELS === '1' }),
   })
   app.route('room/join', (ctx) => ctx.join('all'))
   app.route('room/say', (ctx) => ctx.to('all').send('room:said', { text: 'x'.repeat(64), n: ctx.body.n }))
@@ -42,10 +50,10 @@ async function runNode(): Promise<void> {
 
 // ---- the driver -----------------------------------------------------------------------------
 
-function startNode(redisUrl: string | undefined): Promise<{ child: ChildProcess; url: string }> {
+function startNode(redisUrl: string | undefined, roomChannels: boolean): Promise<{ child: ChildProcess; url: string }> {
   const child = fork(__filename, ['--node'], {
     execArgv: ['-r', 'ts-node/register/transpile-only'],
-    env: { ...process.env, REDIS_URL: redisUrl ?? '' },
+    env: { ...process.env, REDIS_URL: redisUrl ?? '', BENCH_ROOM_CHANNELS: roomChannels ? '1' : '0' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   return new Promise((resolve, reject) => {
@@ -69,6 +77,17 @@ function request(ws: WebSocket, frame: object): Promise<void> {
     ws.once('message', () => resolve())
     ws.send(JSON.stringify(frame))
   })
+}
+
+interface Setup {
+  name: string
+  nodes: number
+  redis: boolean
+  /** Receivers on every node that takes clients (else on all but the sender's). */
+  split: boolean
+  /** Nodes that take no client at all. */
+  idle: number
+  roomChannels: boolean
 }
 
 interface Result {
@@ -155,14 +174,20 @@ async function main(): Promise<void> {
     const redisUrl = redis?.url ?? (source.kind === 'url' ? source.url : '')
     console.log(`cluster broadcast: ${RECEIVERS} receivers, ${PINGS} pushes one at a time, ${MESSAGES} pushes with ${WINDOW} in flight, best of ${ROUNDS}`)
     console.log(`node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
-    const setups: { name: string; nodes: number; redis: boolean; split: boolean }[] = [
-      { name: 'one node, in-memory adapter', nodes: 1, redis: false, split: false },
-      { name: 'two nodes + Redis, receivers split 50/50', nodes: 2, redis: true, split: true },
-      { name: 'two nodes + Redis, all receivers on the other node', nodes: 2, redis: true, split: false },
-    ]
+    const modes = ROOM_CHANNELS === 'both' ? [false, true] : [ROOM_CHANNELS === 'on']
+    const setups: Setup[] = [{ name: 'one node, in-memory adapter', nodes: 1, redis: false, split: false, idle: 0, roomChannels: false }]
+    for (const roomChannels of modes) {
+      const channels = roomChannels ? 'room channels' : 'one channel'
+      setups.push(
+        { name: `two nodes + Redis (${channels}), receivers split 50/50`, nodes: 2, redis: true, split: true, idle: 0, roomChannels },
+        { name: `two nodes + Redis (${channels}), all receivers on the other node`, nodes: 2, redis: true, split: false, idle: 0, roomChannels },
+        { name: `three nodes + Redis (${channels}), receivers on the second, the third in no room`, nodes: 3, redis: true, split: false, idle: 1, roomChannels },
+      )
+    }
     for (const setup of setups) {
-      const started = await Promise.all(Array.from({ length: setup.nodes }, () => startNode(setup.redis ? redisUrl : undefined)))
-      const urls = started.map((s) => s.url)
+      const started = await Promise.all(Array.from({ length: setup.nodes }, () => startNode(setup.redis ? redisUrl : undefined, setup.roomChannels)))
+      // The idle nodes (the last ones) take no client.
+      const urls = started.map((s) => s.url).slice(0, setup.nodes - setup.idle)
       const results: Result[] = []
       try {
         for (let round = 0; round < ROUNDS; round++) {
@@ -176,7 +201,7 @@ async function main(): Promise<void> {
       const best = results.reduce((a, b) => (b.deliveriesPerSecond > a.deliveriesPerSecond ? b : a))
       const p50 = Math.min(...results.map((r) => r.p50))
       const p99 = Math.min(...results.map((r) => r.p99))
-      console.log(`${setup.name.padEnd(52)} ${Math.round(best.deliveriesPerSecond).toLocaleString('en-US').padStart(9)} deliveries/s   send→last receipt p50 ${p50.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms`)
+      console.log(`${setup.name.padEnd(82)} ${Math.round(best.deliveriesPerSecond).toLocaleString('en-US').padStart(9)} deliveries/s   send→last receipt p50 ${p50.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms`)
     }
   } finally {
     await redis?.close()

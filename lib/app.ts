@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import pino, { type Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
-import type { Adapter, AdapterHost } from './adapters/adapter'
+import { EVERYONE, type Adapter, type AdapterHost } from './adapters/adapter'
 import { memoryAdapter } from './adapters/memory'
 import { compose, isThenable, SETTLED, type Chain, type Step } from './compose'
 import { Connection, type ConnectionHost } from './connection'
@@ -870,9 +870,6 @@ function guard(pattern: string, fn: Middleware): Step<Context> {
 
 /** The first segment of Talk's own route names (`talk/ping`) and rooms. */
 const RESERVED_PREFIX = 'talk'
-
-/** The room name an app-wide broadcast travels under between nodes: every client is in it. */
-const EVERYONE = `${RESERVED_PREFIX}/everyone`
 
 /** How often Node looks for connections past their header timeout: each quarter of it, 50 ms to 30 s. */
 function checkingInterval(headersTimeout: number): number {

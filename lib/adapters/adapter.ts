@@ -2,6 +2,12 @@ import type { Logger } from 'pino'
 import type { Publication } from '../store/store'
 import type { PresenceEntry } from '../types'
 
+/**
+ * The rooms of a push to every client on every node (`app.broadcast()`): a name no app room can
+ * take, as route names and rooms under `talk/` are Talk's own.
+ */
+export const EVERYONE = 'talk/everyone'
+
 /** What an adapter may ask of the node it serves. */
 export interface AdapterHost {
   /** This node's id, unique among the nodes sharing an adapter. */

@@ -18,6 +18,9 @@ interface Entry {
   readonly created: number
   /** The subscription's epoch when it was prepared; -1 when there was no subscription then. */
   readonly epoch: number
+  /** The channel its message goes on, and that channel's subscription generation when it was prepared. */
+  readonly channel: string
+  readonly generation: number
   state: 'prepared' | 'delivered' | 'direct'
   /** What `after` threw, for the writer's `published()`. */
   failed?: { error: unknown }
@@ -39,7 +42,14 @@ export class OrderedPushes {
   /** Pushes delivered directly because their copy did not come back. */
   lost = 0
 
-  constructor(private readonly deliver: Deliver) {}
+  constructor(
+    private readonly deliver: Deliver,
+    /**
+     * The generation of this node's subscription to a channel, a number that changes whenever it is
+     * subscribed again and is negative while it is not (default: one channel, always the same).
+     */
+    private readonly generation: (channel: string) => number = () => 0,
+  ) {}
 
   /** Prepares a push; `publication` makes the message that carries it, from its id. */
   prepare(
@@ -48,8 +58,25 @@ export class OrderedPushes {
   ): OrderedPush {
     this.forgetOld()
     const id = ++this.seq
-    this.entries.set(id, { rooms, frame, except, after, created: Date.now(), epoch: this.listening ? this.epoch : -1, state: 'prepared' })
-    return { publication: publication(id), published: () => this.published(id) }
+    const message = publication(id)
+    const epoch = this.listening ? this.epoch : -1
+    const generation = this.generation(message.channel)
+    this.entries.set(id, { rooms, frame, except, after, created: Date.now(), epoch, channel: message.channel, generation, state: 'prepared' })
+    return { publication: message, published: () => this.published(id) }
+  }
+
+  /**
+   * Prepares a push this node does not listen for (it has no member in the push's room, so no
+   * subscription to its channel): `published()` only runs `after`. Its message has id 0, so a copy
+   * that comes back all the same (a member joined meanwhile) is delivered as any other node's.
+   */
+  unheard(after: (() => void) | undefined, publication: (id: number) => Publication): OrderedPush {
+    return {
+      publication: publication(0),
+      published: async () => {
+        after?.()
+      },
+    }
   }
 
   /** This node's own push `id` came off the channel. */
@@ -76,11 +103,18 @@ export class OrderedPushes {
     this.listening = true
   }
 
-  /** The subscription dropped: what was published meanwhile never comes back, so waiting writers get theirs directly. */
-  unsubscribed(): void {
-    this.listening = false
-    this.epoch++
-    for (const [id, entry] of this.entries) if (entry.waiter !== undefined) this.direct(id, entry)
+  /**
+   * The subscription dropped (or, given a channel, that channel's): what was published meanwhile
+   * never comes back, so waiting writers get theirs directly.
+   */
+  unsubscribed(channel?: string): void {
+    if (channel === undefined) {
+      this.listening = false
+      this.epoch++
+    }
+    for (const [id, entry] of this.entries) {
+      if (entry.waiter !== undefined && (channel === undefined || entry.channel === channel)) this.direct(id, entry)
+    }
   }
 
   private published(id: number): Promise<void> {
@@ -91,7 +125,7 @@ export class OrderedPushes {
       return entry.failed === undefined ? Promise.resolve() : Promise.reject(entry.failed.error)
     }
     // Published while not subscribed, or the subscription dropped since: its copy may never come.
-    if (entry.epoch !== this.epoch || !this.listening) {
+    if (entry.epoch !== this.epoch || !this.listening || entry.generation < 0 || entry.generation !== this.generation(entry.channel)) {
       this.direct(id, entry)
       return entry.failed === undefined ? Promise.resolve() : Promise.reject(entry.failed.error)
     }

@@ -1,7 +1,7 @@
 /**
  * One Talk node as its own process, for the Redis tests (forked by ./nodes.ts): the seed
  * conversation's routes with documents in a Redis store, a Redis adapter, and a few routes to
- * join rooms, push and read presence. Env: REDIS_URL, TALK_PREFIX, TALK_LEASE_MS, TALK_PRESENCE_EVENTS=1.
+ * join rooms, push and read presence. Env: REDIS_URL, TALK_PREFIX, TALK_LEASE_MS, TALK_PRESENCE_EVENTS=1, TALK_ROOM_CHANNELS=1.
  * It sends `{ type: 'ready', port, nodeId }` over IPC once listening and answers
  * `{ type: 'stats', id }` with `{ type: 'stats', id, stats }`; SIGTERM closes it gracefully.
  */
@@ -18,7 +18,7 @@ interface Doc {
 
 const url = process.env.REDIS_URL
 const prefix = process.env.TALK_PREFIX ?? 'talk-test:'
-const adapter = redisAdapter({ url, prefix, leaseMs: Number(process.env.TALK_LEASE_MS ?? 1000) })
+const adapter = redisAdapter({ url, prefix, leaseMs: Number(process.env.TALK_LEASE_MS ?? 1000), roomChannels: process.env.TALK_ROOM_CHANNELS === '1' })
 const docs = redisStore<Doc>({ url, prefix: `${prefix}docs:` })
 const app = talk({
   adapter,

@@ -42,6 +42,8 @@ export interface NodeSettings {
   leaseMs: number
   /** Push presence:join / presence:leave (default false). */
   presenceEvents?: boolean
+  /** The adapter's `roomChannels` option (default false). */
+  roomChannels?: boolean
 }
 
 /** A running Talk node process. */
@@ -65,7 +67,7 @@ export class TalkNode {
   /** Forks a node and resolves once it listens. */
   static start(script: string, settings: NodeSettings): Promise<TalkNode> {
     const child = fork(script, [], {
-      env: { ...process.env, REDIS_URL: settings.redisUrl, TALK_PREFIX: settings.prefix, TALK_LEASE_MS: String(settings.leaseMs), TALK_PRESENCE_EVENTS: settings.presenceEvents === true ? '1' : '0' },
+      env: { ...process.env, REDIS_URL: settings.redisUrl, TALK_PREFIX: settings.prefix, TALK_LEASE_MS: String(settings.leaseMs), TALK_PRESENCE_EVENTS: settings.presenceEvents === true ? '1' : '0', TALK_ROOM_CHANNELS: settings.roomChannels === true ? '1' : '0' },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     })
     let said = ''

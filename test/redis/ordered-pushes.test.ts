@@ -1,3 +1,4 @@
+import Redis from 'ioredis'
 import { TestClient } from '../../lib/testing'
 import { describeRedis, RedisServer } from '../helpers/redis-server'
 import { buildNodeScript, removeNodeScript, TalkNode } from './nodes'
@@ -8,7 +9,7 @@ const CHANGES_PER_WRITER = 30
 describeRedis('the documents demo on three nodes with writers on each', (source) => {
   let redis: RedisServer | undefined
   let script: string
-  const nodes: TalkNode[] = []
+  const running: TalkNode[] = []
   const clients: TestClient[] = []
 
   const connect = async (node: TalkNode): Promise<TestClient> => {
@@ -33,20 +34,26 @@ describeRedis('the documents demo on three nodes with writers on each', (source)
     if (source.kind === 'binary') redis = await RedisServer.start(source.binary)
   })
 
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()))
+    await Promise.all(running.splice(0).map((n) => n.stop()))
+  })
+
   afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()))
-    await Promise.all(nodes.map((n) => n.stop()))
     await redis?.close()
     removeNodeScript(script)
   })
 
-  it('gives every observer and every writer each version once, in order, with no gap', async () => {
+  /** Three nodes, writers and an observer on each; the adapters with room channels or not. */
+  const run = async (roomChannels: boolean): Promise<void> => {
     const settings = {
       redisUrl: redis?.url ?? (source.kind === 'url' ? source.url : ''),
       prefix: `talk-order-${process.pid}-${Date.now()}:`,
       leaseMs: 2000,
+      roomChannels,
     }
-    nodes.push(...await Promise.all([0, 1, 2].map(() => TalkNode.start(script, settings))))
+    const nodes = await Promise.all([0, 1, 2].map(() => TalkNode.start(script, settings)))
+    running.push(...nodes)
     const owner = await connect(nodes[0] as TalkNode)
     expect(await owner.request('document/create', { id: 'order' })).toEqual({ status: 'success', ref: 1 })
     const observers = await Promise.all(nodes.map(connect))
@@ -69,5 +76,18 @@ describeRedis('the documents demo on three nodes with writers on each', (source)
       while ((seen.get(x) as number[]).length < all.length && await x.nextPush().then(() => true, () => false));
     }))
     for (const x of [...observers, ...writers]) expect(seen.get(x)).toEqual(all)
-  }, 30_000)
+    if (roomChannels) {
+      // The pushes travelled on the document's own channel, which each of the three nodes subscribed.
+      const raw = new Redis(settings.redisUrl)
+      try {
+        expect(await raw.call('PUBSUB', 'NUMSUB', `${settings.prefix}push:document/order`)).toEqual([`${settings.prefix}push:document/order`, 3])
+      } finally {
+        raw.disconnect()
+      }
+    }
+  }
+
+  it('gives every observer and every writer each version once, in order, with no gap', () => run(false), 30_000)
+
+  it('does the same with a channel per room', () => run(true), 30_000)
 })
