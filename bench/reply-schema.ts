@@ -3,7 +3,7 @@
 // Run: npx ts-node --transpile-only bench/reply-schema.ts
 import pino from 'pino'
 import { z } from 'zod'
-import { talk, type Client, type Context, type Responder } from '../lib'
+import { talk, type Client, type Context, type Responder } from '..'
 
 const ROUNDS = 5
 const REQUESTS = 100_000
