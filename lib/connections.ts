@@ -119,6 +119,7 @@ export class Connections implements ConnectionHost, SessionsHost {
     return this.dispatcher.handle(connection, connection, envelope)
   }
 
+  /** Ends a connection's turn (its corked writes flushed, its budget renewed) at the end of this event-loop turn. */
   flushLater(connection: Connection): void {
     this.corked.push(connection)
     if (this.flushScheduled) return
@@ -148,6 +149,7 @@ export class Connections implements ConnectionHost, SessionsHost {
     this.core.metrics?.droppedPush(coalesced)
   }
 
+  /** A socket has closed: the client leaves, unless its session is parked or lives on in a newer connection. */
   closed(connection: Connection, code: number, reason: string): void {
     const { core } = this
     core.metrics?.disconnected(code)

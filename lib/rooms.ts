@@ -255,10 +255,12 @@ export class FanOut implements ContextHost, AdapterHost {
     }
   }
 
+  /** Delivers a push that came from another node to the rooms' members here (AdapterHost). */
   deliverLocal(rooms: string | readonly string[], frame: string, except: string | undefined): void {
     this.deliverHere(rooms, frame, except, undefined)
   }
 
+  /** Delivers a push to one client connected (or parked) here; false if it is not here. */
   deliverToClient(clientId: string, frame: string): boolean {
     const connection = this.core.connectionOf(clientId)
     if (connection === undefined) return false
@@ -266,14 +268,17 @@ export class FanOut implements ContextHost, AdapterHost {
     return true
   }
 
+  /** Members of a room on this node, those away from presence left out (AdapterHost). */
   localMembers(room: string): PresenceEntry[] {
     return this.core.rooms.members(room)
   }
 
+  /** The rooms that have members on this node (AdapterHost). */
   localRooms(): Iterable<string> {
     return this.core.rooms.names()
   }
 
+  /** A member on another node is gone without leaving (its node died): `presence:leave` and the `lost` event (AdapterHost). */
   memberLeft(room: string, entry: PresenceEntry): void {
     if (this.presenceEvents) this.publish(room, 'presence:leave', { room, client: entry.id, user: entry.user }, undefined)
     this.core.events.emit('lost', room, entry)
