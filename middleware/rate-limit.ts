@@ -5,7 +5,7 @@ import { compileMatcher } from '../lib/router'
 import type { Client, Middleware } from '../lib/types'
 import type { RateLimitBy, RateLimitOptions } from '../lib/built-ins'
 import { isHttpClient } from '../lib/http/client'
-import { userKey } from './auth'
+import { userKey } from '../lib/user-key'
 
 export type { RateLimitBy, RateLimitOptions }
 
