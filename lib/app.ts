@@ -91,10 +91,10 @@ export class TalkApp extends Router {
   private closing: Promise<void> | undefined
 
   /** Makes an app; `talk()` (the package entry) passes the bundled middleware as `builtIns`. */
-  constructor(options: TalkOptions | undefined, builtIns: BuiltIns) {
+  constructor(given: TalkOptions | undefined, builtIns: BuiltIns) {
     super()
-    options ??= {}
-    if (options === null || typeof options !== 'object') throw new TypeError('talk() takes an options object')
+    if (given === null || (given !== undefined && typeof given !== 'object')) throw new TypeError('talk() takes an options object')
+    const options = given ?? {}
     const log = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' })
     const maxBufferedBytes = positive('maxBufferedBytes', options.maxBufferedBytes ?? 4 * 1024 * 1024)
     const limits = {
