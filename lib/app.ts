@@ -105,14 +105,13 @@ export class TalkApp extends Router {
       maxRequestsPerTurn: positive('maxRequestsPerTurn', options.maxRequestsPerTurn ?? 256),
       maxTurnMs: positive('maxTurnMs', options.maxTurnMs ?? 2),
       jsonLimits: jsonLimits(options),
-      dropThreshold: 0,
+      dropThreshold: positive('dropThreshold', options.dropThreshold ?? maxBufferedBytes / 4),
     }
     const maxPayload = positive('maxPayload', options.maxPayload ?? 1024 * 1024)
     this.heartbeatInterval = nonNegative('heartbeatInterval', options.heartbeatInterval ?? 30_000)
     this.closeTimeout = nonNegative('closeTimeout', options.closeTimeout ?? 10_000)
     const validateReplies = options.validateReplies ?? true
     const guard = new HandshakeGuard(options, log)
-    limits.dropThreshold = positive('dropThreshold', options.dropThreshold ?? maxBufferedBytes / 4)
     const adapter = options.adapter ?? memoryAdapter()
     // Read by metrics and health when asked, once every part exists.
     const app = this
