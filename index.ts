@@ -1,13 +1,3 @@
-// The package entry and composition root: the core (lib/) and the bundled middleware (middleware/),
-// and `talk()`, which hands the core the middleware it installs by itself (BuiltIns). The core
-// imports nothing from middleware/; this file is where the two meet.
-import { TalkApp } from './lib/app'
-import type { BuiltIns } from './lib/built-ins'
-import type { TalkOptions } from './lib/options'
-import { rateLimit } from './middleware/rate-limit'
-import { timeout } from './middleware/timeout'
-import { validate } from './middleware/validate'
-
 export { TalkApp, type TalkOptions, type AttachOptions, type Listening, type TalkEvents, type HandshakeMiddleware } from './lib/app'
 export { Router } from './lib/router'
 export { Context, type RoomTarget, type Responder, type PreparedPush } from './lib/context'
@@ -25,6 +15,7 @@ export type {
   Middleware, Handler, HandlerResult, ReplyOfContext, RouteSpec, RouteMap, RouteContext, BodyOf, ParamsOf, ReplyOf,
   Pushes, PushName, PushPayloadOf,
 } from './lib/types'
+export { validate, type ValidateOptions, type ValidationIssue } from './middleware/validate'
 export type { Store, Publication, UpdateOptions } from './lib/store/store'
 export { memoryStore } from './lib/store/memory'
 export { bridge, type BridgeOptions, type HttpHandler } from './lib/http/bridge'
@@ -34,7 +25,7 @@ export { openapiDocument, type OpenApiOptions } from './lib/http/openapi'
 export { asyncapiDocument, type AsyncApiOptions, type PushSchemas } from './lib/http/asyncapi'
 export { HttpClient, isHttpClient } from './lib/http/client'
 export type { HttpRoutes, HttpTarget, HttpMethod } from './lib/http/routes'
-// The bundled middleware (auth, jwt, loadState, validate, rateLimit, logger, timeout, fromExpress).
+// The bundled middleware (auth, jwt, loadState, rateLimit, logger, timeout, fromExpress); validate, above, is one of them.
 export * from './middleware'
 export { redisAdapter, type RedisAdapter, type RedisAdapterOptions, type RedisAdapterStats } from './lib/adapters/redis'
 export { redisStore, type RedisStoreOptions } from './lib/store/redis'
@@ -50,24 +41,13 @@ export { DEFAULT_JSON_LIMITS, exceedsJsonLimits, type JsonLimits } from './lib/s
 export { Metrics, metricsHandler, type MetricsOptions } from './lib/metrics'
 export { healthHandler, healthReport, type HealthOptions, type HealthReport } from './lib/health'
 export { installShutdown, installProcessHandlers, type ShutdownOptions, type ProcessHandlerOptions } from './lib/shutdown'
+// The composition root: `talk()` hands the core the bundled middleware it installs by itself.
 export type { BuiltIns } from './lib/built-ins'
+import { TalkApp } from './lib/app'
+import type { TalkOptions } from './lib/options'
+import { BUNDLED_BUILT_INS } from './middleware/built-ins'
 
-/** The bundled middleware the core installs by itself: the default rate limit, the `timeout` option, route spec checks. */
-const BUNDLED: BuiltIns = {
-  rateLimit,
-  timeout: (ms) => timeout({ ms }),
-  validate,
-}
-
-/**
- * Creates a Talk app.
- *
- * @example
- * const app = talk()
- * app.use(logger())
- * app.route('document/get', (ctx) => ({ document: docs.get(ctx.body.id) }))
- * await app.listen(3000)
- */
+/** Creates a Talk app. @example const app = talk(); app.route('echo', (ctx) => ({ said: ctx.body.text })); await app.listen(3000) */
 export function talk(options?: TalkOptions): TalkApp {
-  return new TalkApp(options, BUNDLED)
+  return new TalkApp(options, BUNDLED_BUILT_INS)
 }
