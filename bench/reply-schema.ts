@@ -3,7 +3,7 @@
 // Run: npx ts-node --transpile-only bench/reply-schema.ts
 import pino from 'pino'
 import { z } from 'zod'
-import { talk, type Client, type Context, type Responder } from '..'
+import { talk, type Client, type Context, type Responder } from '../index'
 import { requestEntry } from '../lib/app'
 
 const ROUNDS = 5
