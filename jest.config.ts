@@ -8,7 +8,7 @@ const config: Config = {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
   },
   moduleNameMapper: {
-    '^talk$': '<rootDir>/lib/index.ts',
+    '^talk$': '<rootDir>/index.ts',
     '^talk/client$': '<rootDir>/lib/client/index.ts',
     '^talk/testing$': '<rootDir>/lib/testing.ts',
     // Relative imports spelled for ES modules ('./tasks.js', as in examples/rest-migration) find the .ts source.

@@ -13,7 +13,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { cpus } from 'node:os'
 import pino from 'pino'
 import WebSocket from 'ws'
-import { talk } from '../lib'
+import { talk } from '../index'
 import { installShutdown } from '../lib/shutdown'
 
 interface Config {

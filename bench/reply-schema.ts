@@ -1,9 +1,10 @@
 // The cost of checking replies against their route's `reply` schema (validateReplies), in process:
-// the same route answered N times through app.handle() with the check on and off, interleaved rounds.
+// the same route answered N times through the app's request entry (requestEntry(app).handle()) with the check on and off, interleaved rounds.
 // Run: npx ts-node --transpile-only bench/reply-schema.ts
 import pino from 'pino'
 import { z } from 'zod'
-import { talk, type Client, type Context, type Responder } from '../lib'
+import { talk, type Client, type Context, type Responder } from '../index'
+import { requestEntry } from '../lib/app'
 
 const ROUNDS = 5
 const REQUESTS = 100_000
@@ -29,7 +30,7 @@ const responder: Responder = {
 }
 
 function run(validate: boolean): number {
-  const a = app(validate)
+  const a = requestEntry(app(validate))
   const envelope = { name: 'node/get', ref: 1, body: {} }
   const start = process.hrtime.bigint()
   for (let i = 0; i < REQUESTS; i++) void a.handle(client, responder, envelope)

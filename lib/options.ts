@@ -5,7 +5,7 @@ import type { MetricsOptions } from './metrics'
 import type { Codec } from './protocol'
 import type { ResumeOptions } from './resume'
 import type { GuardOptions } from './security/guard'
-import type { RateLimitOptions } from '../middleware/rate-limit'
+import type { RateLimitOptions } from './built-ins'
 
 /** Options of `talk()`; every one has a default (the handshake defences are GuardOptions; see docs/operations.md). */
 export interface TalkOptions extends GuardOptions {

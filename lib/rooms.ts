@@ -1,5 +1,11 @@
+import type { Logger } from 'pino'
+import { EVERYONE, type AdapterHost } from './adapters/adapter'
+import type { Connection } from './connection'
+import type { ContextHost, PreparedPush, PublishOptions } from './context'
+import type { Core } from './core'
 import { encodeFrame, type Outgoing } from './frames'
-import type { PresenceEntry, User } from './types'
+import { encodePush } from './protocol'
+import type { Client, GlobalState, PresenceEntry, User } from './types'
 
 /**
  * How a push may be skipped for a member that is behind on reading: `true` drops it, a string is a
@@ -110,4 +116,168 @@ function deliverAll(members: Iterable<Member>, count: number, frame: string, exc
     reached++
   }
   return reached
+}
+
+/**
+ * Rooms and pushes of one app: joining and leaving (told to the adapter, `presence:*` pushes and
+ * events), pushes encoded once and delivered here and through the adapter. It is the host contexts
+ * (ContextHost) and the adapter (AdapterHost) talk to.
+ */
+export class FanOut implements ContextHost, AdapterHost {
+  readonly nodeId: string
+  readonly log: Logger
+  readonly global: GlobalState
+
+  constructor(
+    private readonly core: Core,
+    /** Push `presence:join` / `presence:leave` to a room's other members. */
+    private readonly presenceEvents: boolean,
+  ) {
+    this.nodeId = core.nodeId
+    this.log = core.log
+    this.global = core.global
+  }
+
+  /** Puts a client in a room on this node and tells the adapter. */
+  join(client: Client, room: string): void {
+    const connection = this.core.connectionOf(client.id)
+    if (connection === undefined || !this.core.rooms.join(room, connection)) return
+    connection.enter(room)
+    // A session away from presence (parked past its grace) joins quietly: it is listed when it resumes.
+    if (!this.core.rooms.isAway(client.id)) this.joined(client, room)
+  }
+
+  /** Takes a client out of a room on this node and tells the adapter. */
+  leave(client: Client, room: string): void {
+    const connection = this.core.connectionOf(client.id)
+    if (!this.core.rooms.leave(room, client.id)) return
+    connection?.exit(room)
+    // A session away from presence left it already, when its grace ran out.
+    if (!this.core.rooms.isAway(client.id)) this.left(client, room)
+  }
+
+  /** A parked session's presence grace ran out: it leaves presence in each of its rooms, still getting their pushes. */
+  absent(connection: Connection): void {
+    if (!this.core.rooms.hide(connection.id)) return
+    for (const room of connection.rooms) this.left(connection, room)
+  }
+
+  /** A session away from presence resumed: it is listed in its rooms again. */
+  present(connection: Connection): void {
+    if (!this.core.rooms.show(connection.id)) return
+    for (const room of connection.rooms) this.joined(connection, room)
+  }
+
+  /** Members of a room across every node the adapter reaches. */
+  presence(room: string): Promise<PresenceEntry[]> {
+    return this.core.adapter.members(room)
+  }
+
+  /** A client is listed in a room: the adapter, `presence:join` and the `join` event hear of it. */
+  private joined(client: Client, room: string): void {
+    try {
+      this.core.adapter.join(room, { id: client.id, user: client.user })
+    } catch (err) {
+      this.core.fault(err, undefined, 'adapter join failed')
+    }
+    if (this.presenceEvents) this.publish(room, 'presence:join', { room, client: client.id, user: client.user }, client.id)
+    this.core.events.emit('join', client, room)
+  }
+
+  /** A client is no longer listed in a room: the adapter, `presence:leave` and the `leave` event hear of it. */
+  private left(client: Client, room: string): void {
+    try {
+      this.core.adapter.leave(room, client.id)
+    } catch (err) {
+      // leave() runs from socket close events: an adapter bug must not escape into the event loop.
+      this.core.fault(err, undefined, 'adapter leave failed')
+    }
+    if (this.presenceEvents) this.publish(room, 'presence:leave', { room, client: client.id, user: client.user }, client.id)
+    this.core.events.emit('leave', client, room)
+  }
+
+  /**
+   * Encodes a push once and delivers it to the rooms here and, through the adapter, on other nodes
+   * (EVERYONE: every client). `options` may mark it droppable and carry the causing request's trace context.
+   */
+  publish(rooms: string | readonly string[], name: string, payload: object | undefined, except: string | undefined, options?: PublishOptions): void {
+    this.sendPush(rooms, name, encodePush(name, payload, this.core.codec, options?.traceparent), except, options)
+  }
+
+  /**
+   * Encodes a push for a store to publish with a write: the adapter's ordered push when it has a
+   * shared channel (Redis), else one that `published()` sends the usual way.
+   */
+  prepare(
+    rooms: string | readonly string[], name: string, payload: object | undefined, except: string | undefined,
+    after: (() => void) | undefined, options?: PublishOptions,
+  ): PreparedPush {
+    const frame = encodePush(name, payload, this.core.codec, options?.traceparent)
+    const ordered = this.core.adapter.prepare?.(rooms, frame, except, after)
+    if (ordered !== undefined) return ordered
+    return {
+      publication: undefined,
+      published: async () => {
+        this.sendPush(rooms, name, frame, except, options)
+        after?.()
+      },
+    }
+  }
+
+  /** Pushes to one client by id, on this node or (through the adapter) on another; dropped if it is connected nowhere. */
+  sendTo(clientId: string, name: string, payload: object | undefined): void {
+    const frame = encodePush(name, payload, this.core.codec)
+    if (!this.deliverToClient(clientId, frame)) this.core.adapter.sendTo(clientId, frame)
+  }
+
+  /** Delivers a push to the rooms' members on this node (every client for EVERYONE); returns how many it reached. */
+  private deliverHere(rooms: string | readonly string[], frame: string, except: string | undefined, drop: DropPolicy | undefined): number {
+    if (rooms !== EVERYONE) return this.core.rooms.deliver(rooms, frame, except, drop)
+    let reached = 0
+    for (const connection of this.core.clients.values()) {
+      if (connection.id === except) continue
+      connection.deliver(frame, drop)
+      reached++
+    }
+    return reached
+  }
+
+  private sendPush(rooms: string | readonly string[], name: string, frame: string, except: string | undefined, options: PublishOptions | undefined): void {
+    const reached = this.deliverHere(rooms, frame, except, options?.coalesce ?? (options?.droppable === true || undefined))
+    if (this.core.metrics !== undefined) this.core.metrics.pushed(name, reached)
+    try {
+      this.core.adapter.publish(rooms, frame, except)
+    } catch (err) {
+      this.core.fault(err, undefined, 'adapter publish failed')
+    }
+  }
+
+  /** Delivers a push that came from another node to the rooms' members here (AdapterHost). */
+  deliverLocal(rooms: string | readonly string[], frame: string, except: string | undefined): void {
+    this.deliverHere(rooms, frame, except, undefined)
+  }
+
+  /** Delivers a push to one client connected (or parked) here; false if it is not here. */
+  deliverToClient(clientId: string, frame: string): boolean {
+    const connection = this.core.connectionOf(clientId)
+    if (connection === undefined) return false
+    connection.deliver(frame)
+    return true
+  }
+
+  /** Members of a room on this node, those away from presence left out (AdapterHost). */
+  localMembers(room: string): PresenceEntry[] {
+    return this.core.rooms.members(room)
+  }
+
+  /** The rooms that have members on this node (AdapterHost). */
+  localRooms(): Iterable<string> {
+    return this.core.rooms.names()
+  }
+
+  /** A member on another node is gone without leaving (its node died): `presence:leave` and the `lost` event (AdapterHost). */
+  memberLeft(room: string, entry: PresenceEntry): void {
+    if (this.presenceEvents) this.publish(room, 'presence:leave', { room, client: entry.id, user: entry.user }, undefined)
+    this.core.events.emit('lost', room, entry)
+  }
 }

@@ -1,6 +1,10 @@
 import { match, type MatchFunction } from 'path-to-regexp'
+import type { ZodType } from 'zod'
+import type { ValidateOptions, Validator } from './built-ins'
+import { compose, isThenable, SETTLED, type Chain, type Step } from './compose'
+import { RUNNING_HANDLER, type Context } from './context'
+import { TalkError } from './errors'
 import type { Handler, Middleware, Params, RouteContext, RouteSpec } from './types'
-import type { Validator } from '../middleware/validate'
 
 /** Middleware with the pattern (full slash-form name) it is scoped to, if any. */
 export interface ScopedMiddleware {
@@ -149,22 +153,138 @@ export class Router {
   }
 }
 
-/** A compiled route table: static names in a Map, patterns tried in registration order. */
-export interface RouteTable<T> {
-  statics: Map<string, T>
-  patterns: { test: MatchFunction<Params>; value: T }[]
+/** What `RouteTable.match` finds: the value registered under the name or pattern, and the params it read. */
+export interface RouteMatch<T> {
+  readonly value: T
+  readonly params: Params
 }
 
 /** Shared, frozen params for static routes, so a static match allocates nothing. */
 export const EMPTY_PARAMS: Params = Object.freeze({}) as Params
 
-/** Finds the entry for a slash-form name: O(1) for static names, then patterns in order. */
-export function lookup<T>(table: RouteTable<T>, name: string): { value: T; params: Params } | undefined {
-  const found = table.statics.get(name)
-  if (found !== undefined) return { value: found, params: EMPTY_PARAMS }
-  for (const { test, value } of table.patterns) {
-    const result = test(name)
-    if (result !== false) return { value, params: result.params }
+/**
+ * Names to values, added once and matched per message: static names in a Map (O(1), their match
+ * made once), then patterns in the order they were added.
+ */
+export class RouteTable<T> {
+  private readonly statics = new Map<string, RouteMatch<T>>()
+  private readonly patterns: { test: MatchFunction<Params>; value: T }[] = []
+
+  /** Adds a slash-form name or pattern; a static name added twice keeps its first value. */
+  add(name: string, value: T): this {
+    if (isPattern(name)) this.patterns.push({ test: compileMatcher(name), value })
+    else if (!this.statics.has(name)) this.statics.set(name, Object.freeze({ value, params: EMPTY_PARAMS }))
+    return this
   }
-  return undefined
+
+  /** Finds the entry for a slash-form name: its static one, else the first pattern that matches; undefined for none. */
+  match(name: string): RouteMatch<T> | undefined {
+    const found = this.statics.get(name)
+    if (found !== undefined) return found
+    for (const { test, value } of this.patterns) {
+      const result = test(name)
+      if (result !== false) return { value, params: result.params }
+    }
+    return undefined
+  }
+}
+
+/** One route ready to run: its composed chain, the reply schema checked, and its metrics label. */
+export interface CompiledRoute {
+  chain: Chain<Context>
+  /** The route's reply schema, when replies are checked (`validateReplies`). */
+  reply: ZodType | undefined
+  /** The registered name or pattern: the route's metrics label. */
+  label: string
+}
+
+/** The routes of an app compiled: the table, and the chain a name no route matches runs. */
+export interface CompiledRoutes {
+  readonly table: RouteTable<CompiledRoute>
+  readonly notFound: CompiledRoute
+}
+
+/** How `compileRoutes` builds each chain. */
+export interface CompileOptions {
+  /** Makes the middleware that checks a route spec's body and params (the app's BuiltIns). */
+  validate(spec: ValidateOptions): Middleware
+  /** Whether replies are parsed by their route's `reply` schema. */
+  validateReplies: boolean
+  /** The metrics label of requests no route matches. */
+  unknownLabel: string
+}
+
+/**
+ * Compiles every route once into its chain: the middleware that applies to it (scoped ones
+ * filtered now for static names, guarded per message for patterns), the spec check before the
+ * route's own middleware, then the handler. A name no route matches runs the app's own middleware,
+ * then NOT_FOUND.
+ */
+export function compileRoutes(definitions: readonly RouteDefinition[], appMiddleware: readonly ScopedMiddleware[], options: CompileOptions): CompiledRoutes {
+  const table = new RouteTable<CompiledRoute>()
+  for (const def of definitions) {
+    const reply = options.validateReplies ? def.spec?.reply : undefined
+    table.add(def.name, { chain: compose<Context>(steps(def, options)), label: def.name, reply })
+  }
+  const notFound: Step<Context> = (ctx) => {
+    throw new TalkError('NOT_FOUND', `Unknown route "${ctx.route.slice(0, 100)}"`)
+  }
+  return { table, notFound: { chain: compose<Context>([...applicable(appMiddleware, undefined), notFound]), label: options.unknownLabel, reply: undefined } }
+}
+
+function steps(def: RouteDefinition, options: CompileOptions): Step<Context>[] {
+  const steps = applicable(def.middleware, def.name)
+  if (def.spec?.body !== undefined || def.spec?.params !== undefined) {
+    steps.splice(steps.length - def.own, 0, options.validate({ body: def.spec.body, params: def.spec.params }) as Step<Context>)
+  }
+  steps.push(handlerStep(def.handler))
+  return steps
+}
+
+/** The middleware that applies to a route: scoped ones filtered now for static names, guarded per message for patterns. */
+function applicable(middleware: readonly ScopedMiddleware[], name: string | undefined): Step<Context>[] {
+  const steps: Step<Context>[] = []
+  for (const { pattern, fn } of middleware) {
+    if (pattern === undefined) steps.push(fn as Step<Context>)
+    else if (name !== undefined && !isPattern(name)) {
+      if (compileMatcher(pattern)(name) !== false) steps.push(fn as Step<Context>)
+    } else steps.push(guard(pattern, fn))
+  }
+  return steps
+}
+
+function handlerStep(handler: Handler): Step<Context> {
+  return function handle(ctx) {
+    const result = handler(ctx)
+    // A synchronous handler is answered here and now; a promise (or any thenable) once it settles.
+    if (!isThenable(result)) {
+      replyWith(ctx, result)
+      return SETTLED
+    }
+    // Kept on the context while it runs, so the app can tell a chain that ended without its handler.
+    const running = Promise.resolve(result).then(
+      (value) => {
+        ctx[RUNNING_HANDLER] = undefined
+        replyWith(ctx, value)
+      },
+      (err: unknown) => {
+        ctx[RUNNING_HANDLER] = undefined
+        throw err
+      },
+    )
+    ctx[RUNNING_HANDLER] = running
+    return running
+  }
+}
+
+/** A handler's return value becomes the reply (ctx.reply checks it is a plain object), unless it returned nothing or replied itself. */
+function replyWith(ctx: Context, result: unknown): void {
+  if (result !== undefined && !ctx.replied) ctx.reply(result as object)
+}
+
+function guard(pattern: string, fn: Middleware): Step<Context> {
+  const test = compileMatcher(pattern)
+  return function scoped(ctx, next) {
+    return test(ctx.route) !== false ? fn(ctx, next) : next()
+  }
 }

@@ -6,6 +6,7 @@ import { CLOSE, TalkError } from '../lib/errors'
 import { PROTOCOL_TOKEN_PREFIX } from '../lib/protocol'
 import type { Handshake, HandshakeHook } from '../lib/handshake'
 import type { Client, HandshakeInfo, Middleware, User } from '../lib/types'
+import { userKey } from '../lib/user-key'
 
 /**
  * Where `auth()` looks for the token on the upgrade request: the `Authorization: Bearer …` header
@@ -63,26 +64,13 @@ export type UserPredicate = (user: User, ctx: Context) => boolean | Promise<bool
 /** The largest timeout Node accepts (about 24.8 days); longer expiries re-arm when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
-export { PROTOCOL_TOKEN_PREFIX }
+export { PROTOCOL_TOKEN_PREFIX, userKey }
 
 const RefreshBody = z.object({ token: z.string().min(1).max(16_384) })
 
 interface Session {
   expiresAt: number
   timer: NodeJS.Timeout | undefined
-}
-
-/**
- * A user's identity as Talk compares and logs it: its `id`, else `sub` (as in a JWT), else `name`,
- * as a string; undefined when it has none of them.
- */
-export function userKey(user: User | undefined): string | undefined {
-  if (user === undefined || user === null) return undefined
-  for (const field of ['id', 'sub', 'name'] as const) {
-    const value = user[field]
-    if (typeof value === 'string' || typeof value === 'number') return String(value)
-  }
-  return undefined
 }
 
 /**

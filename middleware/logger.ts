@@ -2,7 +2,7 @@ import type { Level, Logger } from 'pino'
 import type { HandshakeMiddleware, TalkApp } from '../lib/app'
 import type { Context } from '../lib/context'
 import { codeOf, httpStatus } from '../lib/errors'
-import { userKey } from './auth'
+import { userKey } from '../lib/user-key'
 
 /** Options of `logger()`. */
 export interface LoggerOptions {

@@ -3,8 +3,11 @@ import type { Context } from '../lib/context'
 import { CLOSE, TalkError } from '../lib/errors'
 import { compileMatcher } from '../lib/router'
 import type { Client, Middleware } from '../lib/types'
+import type { RateLimitBy, RateLimitOptions } from '../lib/built-ins'
 import { isHttpClient } from '../lib/http/client'
-import { userKey } from './auth'
+import { userKey } from '../lib/user-key'
+
+export type { RateLimitBy, RateLimitOptions }
 
 /**
  * A token bucket: holds up to `capacity` tokens, gains `refillPerSecond` per second, and each
@@ -64,30 +67,6 @@ export class TokenBucket {
     this.last = now
     this.tokens = Math.min(this.capacity, this.tokens + (elapsed / 1000) * this.refillPerSecond)
   }
-}
-
-/** Whose bucket a request takes from: its connection's, its user's (across connections), its IP's, or a key you compute. */
-export type RateLimitBy = 'connection' | 'user' | 'ip' | ((ctx: Context) => string | undefined)
-
-/** Options of `rateLimit()`. */
-export interface RateLimitOptions {
-  /** Burst size: requests allowed at once from a full bucket (default 100). */
-  capacity?: number
-  /** Sustained rate, requests per second (default 50). */
-  refillPerSecond?: number
-  /**
-   * Bucket per connection (default), per user (`userKey()`; anonymous clients fall back to their
-   * connection), per IP, or per key from a function (undefined: the connection's).
-   */
-  by?: RateLimitBy
-  /**
-   * Rejected requests owed before the connection is closed with 1008: each rejection takes the bucket
-   * one token further into debt, so only a client that keeps sending past its limit gets there
-   * (default 2 × capacity; Infinity never closes).
-   */
-  closeAfter?: number
-  /** Tokens a request takes (default 1 for all). */
-  cost?: (ctx: Context) => number
 }
 
 /** The middleware `rateLimit()` returns. */

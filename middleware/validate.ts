@@ -1,14 +1,9 @@
 import type { z } from 'zod'
 import { TalkError } from '../lib/errors'
+import type { ValidateOptions, Validator } from '../lib/built-ins'
 import type { Middleware } from '../lib/types'
 
-/** Schemas `validate()` checks: the body and the route params. */
-export interface ValidateOptions {
-  /** Checked against `ctx.body`; on success the parsed (coerced, stripped) value replaces it. */
-  body?: z.ZodType
-  /** Checked against `ctx.params`; on success the parsed value replaces them. */
-  params?: z.ZodType
-}
+export type { ValidateOptions, Validator }
 
 /** One problem with the input, as sent in a VALIDATION_FAILED reply's `details`. */
 export interface ValidationIssue {
@@ -56,14 +51,6 @@ function bounded(path: (string | number)[]): (string | number)[] {
 
 function cut(text: string): string {
   return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text
-}
-
-/**
- * A `validate()` middleware carrying its schemas: put first after the route name, it types the
- * handler's `ctx.body` and `ctx.params` like a route spec does.
- */
-export interface Validator<S extends ValidateOptions = ValidateOptions> extends Middleware {
-  readonly spec: S
 }
 
 /**

@@ -1,4 +1,4 @@
-import { Router, talk, type TalkApp } from '../lib'
+import { Router, talk, type TalkApp } from '../index'
 import { testServer, type TestServer } from '../lib/testing'
 import { captureLog } from './middleware/helpers'
 import { silent } from './helpers/seed-app'

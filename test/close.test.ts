@@ -1,6 +1,6 @@
 import { createServer } from 'node:http'
 import express from 'express'
-import { talk, type TalkApp } from '../lib'
+import { talk, type TalkApp } from '../index'
 import { testServer, TestClient, type TestServer } from '../lib/testing'
 import { silent } from './helpers/seed-app'
 import { gate } from './helpers/gate'

@@ -1,4 +1,4 @@
-import { talk, type TalkOptions } from '../lib'
+import { talk, type TalkOptions } from '../index'
 import { testServer, type TestClient, type TestServer } from '../lib/testing'
 import { silent } from './helpers/seed-app'
 import { gate } from './helpers/gate'

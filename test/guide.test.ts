@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { TalkApp } from '../lib'
+import { TalkApp } from '../index'
 import { TestClient, testServer, type TestServer } from '../lib/testing'
 import { STATUS } from '../lib/errors'
 

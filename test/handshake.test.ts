@@ -1,6 +1,6 @@
 import { request } from 'node:http'
 import WebSocket from 'ws'
-import { talk, TalkError, type TalkApp } from '../lib'
+import { talk, TalkError, type TalkApp } from '../index'
 import { testServer, type TestServer } from '../lib/testing'
 import { silent } from './helpers/seed-app'
 import { gate } from './helpers/gate'

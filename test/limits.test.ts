@@ -1,5 +1,5 @@
 import WebSocket from 'ws'
-import { talk, CLOSE } from '../lib'
+import { talk, CLOSE } from '../index'
 import { testServer, type TestServer } from '../lib/testing'
 import { silent } from './helpers/seed-app'
 import { gate } from './helpers/gate'

@@ -1,4 +1,4 @@
-import { talk, type TalkApp, type TalkOptions } from '../lib'
+import { talk, type TalkApp, type TalkOptions } from '../index'
 import { testServer, type TestClient, type TestServer } from '../lib/testing'
 import { silent } from './helpers/seed-app'
 import { gate } from './helpers/gate'

@@ -1,4 +1,4 @@
-import { CLOSE, talk, type TalkApp } from '../lib'
+import { CLOSE, talk, type TalkApp } from '../index'
 import { testServer, type TestServer } from '../lib/testing'
 import { silent } from './helpers/seed-app'
 

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { talk, type Handler, type TalkApp } from '../lib'
+import { talk, type Handler, type TalkApp } from '../index'
 import { testServer, type TestServer } from '../lib/testing'
 import { captureLog, type CapturedLog } from './middleware/helpers'
 

@@ -2,7 +2,7 @@
 // controls (so the draining node lets go of its port at once), drained with app.close({ code: 1012, jitterMs }).
 import { createServer } from 'node:http'
 import pino from 'pino'
-import { CLOSE, talk, TalkError } from '../../lib'
+import { CLOSE, talk, TalkError } from '../../index'
 import { serveStorm } from './server-control'
 
 // maxConnections off: the storm holds up to 10,000 connections plus handshakes in flight, the

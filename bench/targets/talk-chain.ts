@@ -2,7 +2,7 @@
 // the handshake, enforced per message), validate (zod) and loadState before the handler.
 import pino from 'pino'
 import { z } from 'zod'
-import { auth, loadState, talk, validate } from '../../lib'
+import { auth, loadState, talk, validate } from '../../index'
 import { serveControl } from '../lib/control'
 import { BENCH_TOKEN, UNLIMITED } from '../lib/targets'
 

@@ -1,6 +1,6 @@
 // Talk as shipped, with no middleware of the app's own: the framework's cost over raw-ws.
 import pino from 'pino'
-import { talk, TalkError } from '../../lib'
+import { talk, TalkError } from '../../index'
 import { serveControl } from '../lib/control'
 import { UNLIMITED } from '../lib/targets'
 

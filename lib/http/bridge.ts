@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { TalkApp } from '../app'
+import { requestEntry, type TalkApp } from '../app'
 import type { Context, Responder } from '../context'
 import { codeOf, httpStatus, STATUS, TalkError, toWireError } from '../errors'
 import type { PendingHandshake } from '../handshake'
@@ -56,6 +56,7 @@ const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache
  */
 export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
   if (options === null || typeof options !== 'object') throw new TypeError('bridge() takes (app, { routes, ... })')
+  const entry = requestEntry(app)
   const mappings = compileRoutes(options.routes)
   const limit = options.limit ?? 1024 * 1024
   if (!Number.isFinite(limit) || limit <= 0) throw new TypeError('bridge(): limit must be a positive number of bytes')
@@ -73,7 +74,7 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
     const retryAfterMs = (wire.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs
     if (typeof retryAfterMs === 'number' && retryAfterMs >= 0 && !res.headersSent) res.setHeader('Retry-After', String(Math.ceil(retryAfterMs / 1000)))
     const shape = mapping?.respond ?? shared
-    if (shape === undefined) send(res, status, encodeError(undefined, err, app.codec))
+    if (shape === undefined) send(res, status, encodeError(undefined, err, entry.codec))
     else send(res, status, jsonText(shape.error(wire, status)))
   }
 
@@ -121,7 +122,7 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
       } else failWith(res, 404, new TalkError('NOT_FOUND', 'No route for this path'), undefined)
       return
     }
-    if (app.draining) {
+    if (entry.draining) {
       failWith(res, 503, new TalkError('UNAVAILABLE', 'Server is shutting down'), chosen.mapping)
       return
     }
@@ -131,7 +132,7 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
     try {
       // Authentication first: a refused request's body is never read.
       handshake = await app.runHandshake(req)
-      payload = await readJsonBody(req, limit, app.codec, app.jsonLimits)
+      payload = await readJsonBody(req, limit, entry.codec, entry.jsonLimits)
     } catch (err) {
       if (err instanceof TalkError) failWith(res, statusOf(err.code), err, chosen.mapping)
       else if (!res.headersSent && !req.destroyed) failWith(res, 500, err, chosen.mapping)
@@ -151,7 +152,7 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
     const responder: Responder = {
       success(_ctx: Context, reply: object | undefined) {
         const text = shape === undefined
-          ? encodeSuccess(undefined, reply, app.codec)
+          ? encodeSuccess(undefined, reply, entry.codec)
           : jsonText(shape.success({ ...(reply as Record<string, unknown> | undefined) }))
         send(res, mapping.status, text)
       },
@@ -159,7 +160,7 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
         failWith(res, statusOf(codeOf(err)), err, mapping)
       },
     }
-    await app.handle(client, responder, trace === undefined ? { name: mapping.route, ref: undefined, body } : { name: mapping.route, ref: undefined, body, trace })
+    await entry.handle(client, responder, trace === undefined ? { name: mapping.route, ref: undefined, body } : { name: mapping.route, ref: undefined, body, trace })
   }
 
   return function talkBridge(req, res, next) {

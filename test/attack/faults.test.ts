@@ -1,7 +1,7 @@
 // The attack suite, part 4: faults. An error thrown by a listener, a handler, a middleware, a broken
 // socket or the adapter never takes the process down (Jest fails a run on any uncaught error), the
 // request still gets exactly one reply, and the server keeps serving.
-import { talk, TalkError, type Adapter, type Handler, type AdapterHost, type TalkApp } from '../../lib'
+import { talk, TalkError, type Adapter, type Handler, type AdapterHost, type TalkApp } from '../../index'
 import { installProcessHandlers } from '../../lib/shutdown'
 import { testServer, type TestServer } from '../../lib/testing'
 import { gate } from '../helpers/gate'

@@ -1,7 +1,7 @@
 // The attack suite, part 3: floods, stalled and half-open connections, broken WebSocket framing.
 // Each ends with the server serving others; the suite ends with the heap near its baseline.
 import WebSocket from 'ws'
-import { CLOSE, type TalkApp } from '../../lib'
+import { CLOSE, type TalkApp } from '../../index'
 import { testServer, type TestServer } from '../../lib/testing'
 import { heapAfterGc, hostileApp, LogCapture, SECRET, stillServes } from './harness'
 import { frame, rawWebSocket } from './raw'

@@ -3,7 +3,7 @@
 // heap is back near the baseline and no log line holds the secret.
 import { createServer, type Server } from 'node:http'
 import type { Socket } from 'node:net'
-import { CLOSE, talk, type TalkApp } from '../../lib'
+import { CLOSE, talk, type TalkApp } from '../../index'
 import { TestClient, TestServer, testServer } from '../../lib/testing'
 import { heapAfterGc, hostileApp, LogCapture, SECRET, stillServes } from './harness'
 import { closedSocket, rawHttp, tcp, upgradeRequest } from './raw'

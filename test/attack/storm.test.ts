@@ -1,4 +1,4 @@
-import { talk } from '../../lib'
+import { talk } from '../../index'
 import { connect, type TalkClient } from '../../lib/client'
 import { captureLog, upgrade } from '../middleware/helpers'
 import { serve, type Served } from '../client/helpers'

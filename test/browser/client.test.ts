@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import type { Browser, Page } from 'playwright-core'
-import { auth, type TalkApp } from '../../lib'
+import { auth, type TalkApp } from '../../index'
 import { buildBrowserBundle } from '../../lib/client/build'
 import type * as BrowserClient from '../../lib/client/browser'
 import type { Connection } from '../../lib/connection'

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import WebSocket from 'ws'
-import { CLOSE, type TalkApp } from '../../lib'
+import { CLOSE, type TalkApp } from '../../index'
 import { connect, TalkClient, type SocketLike } from '../../lib/client'
 import type { Connection } from '../../lib/connection'
 import { testServer, type TestServer } from '../../lib/testing'

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import { createServer as createTcpServer, connect as tcpConnect, type Socket } from 'node:net'
-import type { TalkApp, TalkEvents } from '../../lib'
+import type { TalkApp, TalkEvents } from '../../index'
 import type { ClientEvents, TalkClient } from '../../lib/client'
 
 /** A Talk app attached to its own HTTP server, so a test can kill it abruptly and start another on the same port. */

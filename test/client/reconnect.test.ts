@@ -1,4 +1,4 @@
-import { talk, type TalkApp } from '../../lib'
+import { talk, type TalkApp } from '../../index'
 import { backoffDelay, connect, type ClientEvents, type ClientOptions, type TalkClient } from '../../lib/client'
 import { silent } from '../helpers/seed-app'
 import { clientEvent, serve, type Served } from './helpers'

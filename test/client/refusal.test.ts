@@ -1,4 +1,4 @@
-import { auth, talk, TalkError, type TalkApp } from '../../lib'
+import { auth, talk, TalkError, type TalkApp } from '../../index'
 import { connect, createClient, type TalkClient } from '../../lib/client'
 import { silent } from '../helpers/seed-app'
 import { serve, type Served } from './helpers'

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { TalkError, type TalkApp } from '../../lib'
+import { TalkError, type TalkApp } from '../../index'
 import { connect, createClient, type TalkClient } from '../../lib/client'
 import { testServer, type TestServer } from '../../lib/testing'
 import { gate, type Gate } from '../helpers/gate'

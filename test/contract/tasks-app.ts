@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { resource, talk, TalkError, type HttpRoutes, type Middleware, type TalkApp } from '../../lib'
+import { resource, talk, TalkError, type HttpRoutes, type Middleware, type TalkApp } from '../../index'
 import { silent } from '../helpers/seed-app'
 
 /** Bearer tokens the contract's users sign in with. */

@@ -1,6 +1,6 @@
 import pino from 'pino'
 import { z } from 'zod'
-import { talk, TalkError, type TalkApp, type TalkOptions } from '../../lib'
+import { talk, TalkError, type TalkApp, type TalkOptions } from '../../index'
 
 /** A quiet logger for tests. */
 export const silent = pino({ level: 'silent' })

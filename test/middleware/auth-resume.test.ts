@@ -1,5 +1,5 @@
 import { SignJWT } from 'jose'
-import { auth, jwt, talk, CLOSE } from '../../lib'
+import { auth, jwt, talk, CLOSE } from '../../index'
 import { testServer, type TestServer } from '../../lib/testing'
 import { silent } from '../helpers/seed-app'
 

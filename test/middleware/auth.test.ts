@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { exportJWK, SignJWT, type JWTPayload } from 'jose'
-import { auth, jwt, logger, talk, TalkError, type TalkApp, type User } from '../../lib'
+import { auth, jwt, logger, talk, TalkError, type TalkApp, type User } from '../../index'
 import { testServer, type TestServer } from '../../lib/testing'
 import { silent } from '../helpers/seed-app'
 import { captureLog, upgrade } from './helpers'

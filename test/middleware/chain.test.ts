@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { auth, loadState, talk, TalkError, validate, type Context, type TalkApp } from '../../lib'
+import { auth, loadState, talk, TalkError, validate, type Context, type TalkApp } from '../../index'
 import { testServer, type TestServer } from '../../lib/testing'
 import { silent } from '../helpers/seed-app'
 import { expectSeedConversation } from '../helpers/seed-conversation'

@@ -1,4 +1,4 @@
-import { loadState, talk, TalkError, type TalkApp } from '../../lib'
+import { loadState, talk, TalkError, type TalkApp } from '../../index'
 import { testServer, type TestClient, type TestServer } from '../../lib/testing'
 import { silent } from '../helpers/seed-app'
 

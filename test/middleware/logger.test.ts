@@ -1,4 +1,4 @@
-import { logger, redact, redactUrl, talk, TalkError, timeout, type TalkApp } from '../../lib'
+import { logger, redact, redactUrl, talk, TalkError, timeout, type TalkApp } from '../../index'
 import { testServer, type TestServer } from '../../lib/testing'
 import { silent } from '../helpers/seed-app'
 import { captureLog, type CapturedLog } from './helpers'

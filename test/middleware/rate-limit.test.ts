@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises'
-import { rateLimit, talk, TokenBucket, type Context, type TalkApp } from '../../lib'
+import { rateLimit, talk, TokenBucket, type Context, type TalkApp } from '../../index'
 import { testServer, type Frame, type TestClient, type TestServer } from '../../lib/testing'
 
 type Two = [TestClient, TestClient]

@@ -1,4 +1,4 @@
-import { talk, timedOut, timeout, type TalkApp } from '../../lib'
+import { talk, timedOut, timeout, type TalkApp } from '../../index'
 import { testServer, type Frame, type TestClient, type TestServer } from '../../lib/testing'
 import { gate } from '../helpers/gate'
 import { captureLog, type CapturedLog } from './helpers'

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { talk, validate, type TalkApp } from '../../lib'
+import { talk, validate, type TalkApp } from '../../index'
 import { testServer, type TestServer } from '../../lib/testing'
 import { silent } from '../helpers/seed-app'
 

@@ -1,5 +1,5 @@
 import { createServer } from 'node:http'
-import { talk, type Adapter } from '../../lib'
+import { talk, type Adapter } from '../../index'
 import { healthHandler } from '../../lib/health'
 import { memoryAdapter } from '../../lib/adapters/memory'
 import { testServer, type TestServer } from '../../lib/testing'

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http'
 import { register } from 'prom-client'
 import { z } from 'zod'
-import { talk, type TalkApp } from '../../lib'
+import { talk, type TalkApp } from '../../index'
 import { metricsHandler } from '../../lib/metrics'
 import { testServer, type TestServer } from '../../lib/testing'
 import { silent } from '../helpers/seed-app'

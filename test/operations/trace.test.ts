@@ -1,4 +1,4 @@
-import { talk } from '../../lib'
+import { talk } from '../../index'
 import { testServer, type TestServer } from '../../lib/testing'
 import { LogCapture } from '../attack/harness'
 

@@ -147,9 +147,9 @@ describe('the packed package', () => {
   })
 
   it('holds the compiled library, its types and the prebuilt browser bundle, and no sources, tests, benches, CI or examples', () => {
-    const outside = packed.files.filter((file) => !/^dist\/(lib|middleware)\/.+\.(js|d\.ts)$/.test(file))
+    const outside = packed.files.filter((file) => !/^dist\/((lib|middleware)\/.+|index)\.(js|d\.ts)$/.test(file))
     expect(outside).toEqual(['CHANGELOG.md', 'README.md', 'dist/browser/talk-client.js', 'package.json'])
-    expect(packed.files).toEqual(expect.arrayContaining(['dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/client/index.js', 'dist/lib/testing.js', 'dist/middleware/index.js']))
+    expect(packed.files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'dist/lib/client/index.js', 'dist/lib/testing.js', 'dist/middleware/index.js']))
     // The esbuild step that writes the bundle is a build tool, not part of the package.
     expect(packed.files.filter((file) => file.includes('client/build'))).toEqual([])
   })

@@ -1,5 +1,5 @@
 import Redis from 'ioredis'
-import { talk, type TalkApp } from '../../lib'
+import { talk, type TalkApp } from '../../index'
 import { redisAdapter, type RedisAdapter } from '../../lib/adapters/redis'
 import { testServer, type TestServer } from '../../lib/testing'
 import { silent } from '../helpers/seed-app'

@@ -1,4 +1,4 @@
-import { talk } from '../../lib'
+import { talk } from '../../index'
 import { redisAdapter } from '../../lib/adapters/redis'
 import { testServer, type TestServer } from '../../lib/testing'
 import { silent } from '../helpers/seed-app'

@@ -4,7 +4,7 @@
  * Sends `{ type: 'ready', port, nodeId }` over IPC once listening.
  */
 import pino from 'pino'
-import { redisAdapter, redisStore } from '../../lib'
+import { redisAdapter, redisStore } from '../../index'
 import { documentsApp } from '../../examples/documents/app'
 import type { Doc } from '../../examples/documents/model'
 

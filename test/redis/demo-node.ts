@@ -5,7 +5,7 @@
  * Env: PORT, HOST (default 127.0.0.1), REDIS_URL, TALK_PREFIX (default `talk-demo:`).
  */
 import pino from 'pino'
-import { redisAdapter, redisStore } from '../../lib'
+import { redisAdapter, redisStore } from '../../index'
 import { documentsApp } from '../../examples/documents/app'
 import type { Doc } from '../../examples/documents/model'
 

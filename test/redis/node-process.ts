@@ -7,7 +7,7 @@
  */
 import pino from 'pino'
 import { z } from 'zod'
-import { talk, TalkError } from '../../lib'
+import { talk, TalkError } from '../../index'
 import { redisAdapter } from '../../lib/adapters/redis'
 import { redisStore } from '../../lib/store/redis'
 

@@ -1,4 +1,4 @@
-import { memoryStore, TalkError, type Publication, type Store } from '../../lib'
+import { memoryStore, TalkError, type Publication, type Store } from '../../index'
 import { redisClass } from '../../lib/adapters/ioredis'
 import { redisStore } from '../../lib/store/redis'
 import { describeRedis, RedisServer, redisSource } from '../helpers/redis-server'

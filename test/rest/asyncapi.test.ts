@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { asyncapiDocument, bridge, resource, talk, type AsyncApiOptions } from '../../lib'
+import { asyncapiDocument, bridge, resource, talk, type AsyncApiOptions } from '../../index'
 import { silent } from '../helpers/seed-app'
 import { httpTestServer, type HttpTestServer } from './http-server'
 

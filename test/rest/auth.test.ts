@@ -1,5 +1,5 @@
 import { SignJWT } from 'jose'
-import { auth, jwt, talk } from '../../lib'
+import { auth, jwt, talk } from '../../index'
 import { silent } from '../helpers/seed-app'
 import { httpTestServer, type HttpTestServer } from './http-server'
 

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { bridge, isHttpClient, resource, talk, TalkError, type TalkApp } from '../../lib'
+import { bridge, isHttpClient, resource, talk, TalkError, type TalkApp } from '../../index'
 import { silent } from '../helpers/seed-app'
 import { httpTestServer, type HttpTestServer } from './http-server'
 

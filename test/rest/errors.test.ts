@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { bridge, STATUS, talk, TalkError } from '../../lib'
+import { bridge, STATUS, talk, TalkError } from '../../index'
 import { silent } from '../helpers/seed-app'
 import { httpTestServer, type HttpTestServer } from './http-server'
 

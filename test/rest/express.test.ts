@@ -2,7 +2,7 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express from 'express'
 import { z } from 'zod'
-import { bridge, resource, talk, TalkError, type TalkApp } from '../../lib'
+import { bridge, resource, talk, TalkError, type TalkApp } from '../../index'
 import { TestClient } from '../../lib/testing'
 import { silent } from '../helpers/seed-app'
 

@@ -1,6 +1,6 @@
 import { createServer, type RequestListener, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { bridge, type BridgeOptions, type TalkApp } from '../../lib'
+import { bridge, type BridgeOptions, type TalkApp } from '../../index'
 import { TestClient, type TestClientOptions } from '../../lib/testing'
 
 /** A reply as the tests see it: status, the parsed JSON body (or the raw text) and the headers. */

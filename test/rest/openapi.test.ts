@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { openapiDocument, resource, talk } from '../../lib'
+import { openapiDocument, resource, talk } from '../../index'
 import { silent } from '../helpers/seed-app'
 import { httpTestServer, type HttpTestServer } from './http-server'
 

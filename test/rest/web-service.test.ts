@@ -1,6 +1,6 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { rateLimit, talk, TalkError } from '../../lib'
+import { rateLimit, talk, TalkError } from '../../index'
 import { TestClient } from '../../lib/testing'
 import { expressApi } from '../../examples/web-service/express-api'
 import { startServer } from '../../examples/web-service/server'

@@ -1,7 +1,7 @@
 // Compile-time checks of the AsyncAPI document's push schemas: `npm test` runs `tsc --noEmit` over
 // this file. Every `@ts-expect-error` line must fail to compile.
 import { z } from 'zod'
-import { asyncapiDocument, talk } from '../../lib'
+import { asyncapiDocument, talk } from '../../index'
 
 // Names unique to this file: declaration merging reaches the whole program.
 declare module 'talk' {

@@ -1,7 +1,7 @@
 // Compile-time checks of typed routes: `npm test` runs `tsc --noEmit` over this file. Every
 // `@ts-expect-error` line must fail to compile, or tsc reports the directive as unused.
 import { z } from 'zod'
-import type { RouteMap } from '../../lib'
+import type { RouteMap } from '../../index'
 import { connect, type TalkClient } from '../../lib/client'
 import { connect as connectInBrowser } from '../../lib/client/browser'
 

@@ -1,7 +1,7 @@
 // Compile-time checks of the bundled middleware's types: `npm test` runs `tsc --noEmit` over this file.
 // Every `@ts-expect-error` line must fail to compile, or tsc reports the directive as unused.
 import { z } from 'zod'
-import { auth, fromExpress, jwt, loadState, logger, rateLimit, talk, timeout, validate, type ExpressMiddleware } from '../../lib'
+import { auth, fromExpress, jwt, loadState, logger, rateLimit, talk, timeout, validate, type ExpressMiddleware } from '../../index'
 
 const NodeBody = z.object({ type: z.string().max(100), data: z.unknown(), position: z.coerce.number().default(0) })
 const DocParams = z.object({ id: z.string().min(1) })

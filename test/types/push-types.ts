@@ -1,7 +1,7 @@
 // Compile-time checks of typed pushes and handler results: `npm test` runs `tsc --noEmit` over this
 // file. Every `@ts-expect-error` line must fail to compile, or tsc reports the directive as unused.
 import { z } from 'zod'
-import { talk } from '../../lib'
+import { talk } from '../../index'
 import { connect } from '../../lib/client'
 
 // Names unique to this file: declaration merging reaches the whole program.

@@ -14,11 +14,11 @@ const loaded = "JSON.stringify(['ioredis', 'prom-client'].filter((name) => Objec
 // An app pays only for what it uses: ioredis (about 7 MB of heap) and prom-client load with the features that need them.
 describe('optional dependencies load with the feature that needs them', () => {
   it('loads neither ioredis nor prom-client for an app without Redis or metrics', () => {
-    expect(fresh(`const { talk } = require('./lib'); talk().route('x', () => ({})); console.log(${loaded})`)).toBe('[]')
+    expect(fresh(`const { talk } = require('./index'); talk().route('x', () => ({})); console.log(${loaded})`)).toBe('[]')
   })
 
   it('loads prom-client for an app with metrics on', () => {
-    expect(fresh(`const { talk } = require('./lib'); talk({ metrics: true }); console.log(${loaded})`)).toBe('["prom-client"]')
+    expect(fresh(`const { talk } = require('./index'); talk({ metrics: true }); console.log(${loaded})`)).toBe('["prom-client"]')
   })
 
   it('loads ioredis once a Redis client is made', () => {

@@ -1,14 +1,13 @@
-import { lookup, registeredName, Router, compileMatcher, isPattern, type RouteTable } from '../../lib/router'
+import { registeredName, Router, RouteTable } from '../../lib/router'
 import { slashName } from '../../lib/protocol'
 
 function table(router: Router): RouteTable<string> {
-  const t: RouteTable<string> = { statics: new Map(), patterns: [] }
-  for (const def of router.definitions()) {
-    if (isPattern(def.name)) t.patterns.push({ test: compileMatcher(def.name), value: def.name })
-    else t.statics.set(def.name, def.name)
-  }
+  const t = new RouteTable<string>()
+  for (const def of router.definitions()) t.add(def.name, def.name)
   return t
 }
+
+const lookup = <T>(t: RouteTable<T>, name: string) => t.match(name)
 
 const noop = (): void => undefined
 
