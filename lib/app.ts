@@ -5,7 +5,7 @@ import pino, { type Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Adapter, AdapterHost } from './adapters/adapter'
 import { memoryAdapter } from './adapters/memory'
-import { compose, isThenable, SETTLED, type Chain, type Step } from './compose'
+import { compose, isThenable, SETTLED, type Chain } from './compose'
 import { Connection, type ConnectionHost } from './connection'
 import type { ZodType } from 'zod'
 import { Context, RUNNING_HANDLER, type ContextHost, type Responder } from './context'
@@ -618,7 +618,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       if (isPattern(def.name)) table.patterns.push({ test: compileMatcher(def.name), value: compiled })
       else if (!table.statics.has(def.name)) table.statics.set(def.name, compiled)
     }
-    const notFound: Step<Context> = (ctx) => {
+    const notFound: Middleware = (ctx) => {
       throw new TalkError('NOT_FOUND', `Unknown route "${ctx.route.slice(0, 100)}"`)
     }
     this.notFound = { chain: compose<Context>([...this.applicable(this.ownMiddleware(), undefined), notFound]), label: UNKNOWN_ROUTE, reply: undefined }
@@ -626,22 +626,22 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     return table
   }
 
-  private steps(def: RouteDefinition): Step<Context>[] {
-    const steps = this.applicable(def.middleware, def.name) as Step<Context>[]
+  private steps(def: RouteDefinition): Middleware[] {
+    const steps = this.applicable(def.middleware, def.name) as Middleware[]
     if (def.spec?.body !== undefined || def.spec?.params !== undefined) {
-      steps.splice(steps.length - def.own, 0, validate({ body: def.spec.body, params: def.spec.params }) as Step<Context>)
+      steps.splice(steps.length - def.own, 0, validate({ body: def.spec.body, params: def.spec.params }) as Middleware)
     }
     steps.push(handlerStep(def.handler))
     return steps
   }
 
   /** The middleware that applies to a route: scoped ones filtered now for static names, guarded per message for patterns. */
-  private applicable(middleware: readonly ScopedMiddleware[], name: string | undefined): Step<Context>[] {
-    const steps: Step<Context>[] = []
+  private applicable(middleware: readonly ScopedMiddleware[], name: string | undefined): Middleware[] {
+    const steps: Middleware[] = []
     for (const { pattern, fn } of middleware) {
-      if (pattern === undefined) steps.push(fn as Step<Context>)
+      if (pattern === undefined) steps.push(fn as Middleware)
       else if (name !== undefined && !isPattern(name)) {
-        if (compileMatcher(pattern)(name) !== false) steps.push(fn as Step<Context>)
+        if (compileMatcher(pattern)(name) !== false) steps.push(fn as Middleware)
       } else steps.push(guard(pattern, fn))
     }
     return steps
@@ -831,7 +831,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   }
 }
 
-function handlerStep(handler: Handler): Step<Context> {
+function handlerStep(handler: Handler): Middleware {
   return function handle(ctx) {
     const result = handler(ctx)
     // A synchronous handler is answered here and now; a promise (or any thenable) once it settles.
@@ -860,7 +860,7 @@ function replyWith(ctx: Context, result: unknown): void {
   if (result !== undefined && !ctx.replied) ctx.reply(result as object)
 }
 
-function guard(pattern: string, fn: Middleware): Step<Context> {
+function guard(pattern: string, fn: Middleware): Middleware {
   const test = compileMatcher(pattern)
   return function scoped(ctx, next) {
     return test(ctx.route) !== false ? fn(ctx, next) : next()

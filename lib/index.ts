@@ -1,7 +1,7 @@
 export { talk, TalkApp, type TalkOptions, type AttachOptions, type Listening, type TalkEvents, type HandshakeMiddleware } from './app'
 export { Router } from './router'
 export { Context, type RoomTarget, type Responder, type PreparedPush } from './context'
-export { compose, type Next, type Chain, type Step } from './compose'
+export { compose, type Chain } from './compose'
 export { TalkError, STATUS, CLOSE, httpStatus, toWireError, codeOf, type ErrorCode, type WireError } from './errors'
 export {
   decode, encodeSuccess, encodeError, encodePush, slashName, colonName, JSON_CODEC, PROTOCOL_VERSION,
@@ -12,7 +12,7 @@ export type { Adapter, AdapterHost, OrderedPush } from './adapters/adapter'
 export { memoryAdapter } from './adapters/memory'
 export type {
   Client, ClientState, GlobalState, Locals, Params, User, PresenceEntry, PushOptions, HandshakeInfo,
-  Middleware, Handler, HandlerResult, ReplyOfContext, RouteSpec, RouteMap, RouteContext, BodyOf, ParamsOf, ReplyOf,
+  Middleware, Next, Handler, HandlerResult, ReplyOfContext, RouteSpec, RouteMap, RouteContext, BodyOf, ParamsOf, ReplyOf,
   Pushes, PushName, PushPayloadOf,
 } from './types'
 export { validate, type ValidateOptions, type ValidationIssue } from '../middleware/validate'
