@@ -3,10 +3,8 @@ export { Router } from './router'
 export { Context, type RoomTarget, type Responder, type PreparedPush } from './context'
 export { compose, type Chain } from './compose'
 export { TalkError, STATUS, CLOSE, httpStatus, toWireError, codeOf, type ErrorCode, type WireError } from './errors'
-export {
-  decode, encodeSuccess, encodeError, encodePush, slashName, colonName, JSON_CODEC, PROTOCOL_VERSION,
-  type Codec, type Ref, type Envelope, type Decoded,
-} from './protocol'
+// The codec, wire constants, sessions and the handshake guard are in `talk/protocol` (lib/protocol-entry.ts).
+export type { Codec } from './protocol'
 export type { Handshake, HandshakeHook } from './handshake'
 export type { Adapter, AdapterHost, OrderedPush } from './adapters/adapter'
 export { memoryAdapter } from './adapters/memory'
@@ -29,13 +27,12 @@ export type { HttpRoutes, HttpTarget, HttpMethod } from './http/routes'
 export * from '../middleware'
 export { redisAdapter, type RedisAdapter, type RedisAdapterOptions, type RedisAdapterStats } from './adapters/redis'
 export { redisStore, type RedisStoreOptions } from './store/redis'
-export { Sessions, Session, type ResumeOptions, type SessionsHost, type Claim } from './resume'
-export { PING_ROUTE, RESUME_PARAM, SEEN_PARAM } from './protocol'
+export type { ResumeOptions } from './resume'
 // Hardening and operations (docs/operations.md).
 export { DEFAULT_RATE_LIMIT, type CloseOptions } from './app'
 export type { PublishOptions } from './context'
 export type { DropPolicy } from './rooms'
-export { HandshakeGuard, type GuardOptions } from './security/guard'
+export type { GuardOptions } from './security/guard'
 export { originCheck, DEFAULT_ORIGIN_POLICY, type OriginPolicy, type OriginCheck } from './security/origin'
 export { DEFAULT_JSON_LIMITS, exceedsJsonLimits, type JsonLimits } from './security/json-bounds'
 export { Metrics, metricsHandler, type MetricsOptions } from './metrics'
