@@ -10,6 +10,7 @@ import { Connection, type ConnectionHost } from './connection'
 import type { ZodType } from 'zod'
 import { Context, RUNNING_HANDLER, type ContextHost, type Responder } from './context'
 import { CLOSE, codeOf, TalkError } from './errors'
+import { assertUncompressed } from './frames'
 import { readHandshake, rejectUpgrade, type HandshakeHook, type PendingHandshake } from './handshake'
 import { encodePush, encodeWelcome, JSON_CODEC, PROTOCOL_TOKEN_PREFIX, PROTOCOL_VERSION, type Codec, type Envelope } from './protocol'
 import { Sessions, type Claim } from './resume'
@@ -127,7 +128,8 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     this.sessions = options.resume === undefined || options.resume === false
       ? undefined
       : new Sessions(this, options.resume === true ? {} : options.resume)
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.options.maxPayload, clientTracking: false, handleProtocols: pickProtocol })
+    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: this.options.maxPayload, clientTracking: false, handleProtocols: pickProtocol })
+    assertUncompressed(this.wss)
     this.guard = new HandshakeGuard(options, this.log)
     this.jsonLimits = jsonLimits(options)
     this.dropThreshold = positive('dropThreshold', options.dropThreshold ?? this.maxBufferedBytes / 4)
