@@ -5,7 +5,7 @@
  */
 export {
   decode, encodeSuccess, encodeError, encodePush, slashName, colonName, JSON_CODEC, PROTOCOL_VERSION,
-  PING_ROUTE, RESUME_PARAM, SEEN_PARAM,
+  PING_ROUTE, RESUME_PARAM, SEEN_PARAM, PROTOCOL_TOKEN_PREFIX, TALK_SUBPROTOCOL,
   type Codec, type Ref, type Envelope, type Decoded,
 } from './protocol'
 export { Sessions, Session, type SessionsHost, type Claim } from './resume'
