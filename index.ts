@@ -1,18 +1,16 @@
 export { TalkApp, type TalkOptions, type AttachOptions, type Listening, type TalkEvents, type HandshakeMiddleware } from './lib/app'
 export { Router } from './lib/router'
 export { Context, type RoomTarget, type Responder, type PreparedPush } from './lib/context'
-export { compose, type Next, type Chain, type Step } from './lib/compose'
+export { compose, type Chain } from './lib/compose'
 export { TalkError, STATUS, CLOSE, httpStatus, toWireError, codeOf, type ErrorCode, type WireError } from './lib/errors'
-export {
-  decode, encodeSuccess, encodeError, encodePush, slashName, colonName, JSON_CODEC, PROTOCOL_VERSION,
-  type Codec, type Ref, type Envelope, type Decoded,
-} from './lib/protocol'
+// The codec, wire constants, sessions and the handshake guard are in `talk/protocol` (lib/protocol-entry.ts).
+export type { Codec } from './lib/protocol'
 export type { Handshake, HandshakeHook } from './lib/handshake'
 export type { Adapter, AdapterHost, OrderedPush } from './lib/adapters/adapter'
 export { memoryAdapter } from './lib/adapters/memory'
 export type {
   Client, ClientState, GlobalState, Locals, Params, User, PresenceEntry, PushOptions, HandshakeInfo,
-  Middleware, Handler, HandlerResult, ReplyOfContext, RouteSpec, RouteMap, RouteContext, BodyOf, ParamsOf, ReplyOf,
+  Middleware, Next, Handler, HandlerResult, ReplyOfContext, RouteSpec, RouteMap, RouteContext, BodyOf, ParamsOf, ReplyOf,
   Pushes, PushName, PushPayloadOf,
 } from './lib/types'
 export { validate, type ValidateOptions, type ValidationIssue } from './middleware/validate'
@@ -29,13 +27,12 @@ export type { HttpRoutes, HttpTarget, HttpMethod } from './lib/http/routes'
 export * from './middleware'
 export { redisAdapter, type RedisAdapter, type RedisAdapterOptions, type RedisAdapterStats } from './lib/adapters/redis'
 export { redisStore, type RedisStoreOptions } from './lib/store/redis'
-export { Sessions, Session, type ResumeOptions, type SessionsHost, type Claim } from './lib/resume'
-export { PING_ROUTE, RESUME_PARAM, SEEN_PARAM } from './lib/protocol'
+export type { ResumeOptions } from './lib/resume'
 // Hardening and operations (docs/operations.md).
 export { DEFAULT_RATE_LIMIT, type CloseOptions } from './lib/app'
 export type { PublishOptions } from './lib/context'
 export type { DropPolicy } from './lib/rooms'
-export { HandshakeGuard, type GuardOptions } from './lib/security/guard'
+export type { GuardOptions } from './lib/security/guard'
 export { originCheck, DEFAULT_ORIGIN_POLICY, type OriginPolicy, type OriginCheck } from './lib/security/origin'
 export { DEFAULT_JSON_LIMITS, exceedsJsonLimits, type JsonLimits } from './lib/security/json-bounds'
 export { Metrics, metricsHandler, type MetricsOptions } from './lib/metrics'

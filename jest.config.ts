@@ -11,6 +11,7 @@ const config: Config = {
     '^talk$': '<rootDir>/index.ts',
     '^talk/client$': '<rootDir>/lib/client/index.ts',
     '^talk/testing$': '<rootDir>/lib/testing.ts',
+    '^talk/protocol$': '<rootDir>/lib/protocol-entry.ts',
     // Relative imports spelled for ES modules ('./tasks.js', as in examples/rest-migration) find the .ts source.
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

@@ -1,11 +1,8 @@
-/** What a middleware calls to run the rest of the chain. Call it at most once and await it. */
-export type Next = () => Promise<void>
+import type { Context } from './context'
+import type { Middleware } from './types'
 
-/** A step of the chain: `(ctx, next) => Promise<void> | void`, Koa-style. */
-export type Step<C> = (ctx: C, next: Next) => unknown
-
-/** A composed chain: runs every step in order for one context. */
-export type Chain<C> = (ctx: C) => Promise<void>
+/** A composed chain: runs every middleware in order for one context. */
+export type Chain<C = Context> = (ctx: C) => Promise<void>
 
 /**
  * What a chain (and `next()`) returns when every step ran to its end synchronously: the caller may
@@ -19,14 +16,25 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /**
- * Composes steps into one onion, once: code after `await next()` runs after the steps below it.
- * Calling `next()` twice from one step rejects with an Error; errors propagate to the caller.
+ * What a middleware's return value means to the chain: a promise as it is; any other thenable adopted
+ * by a promise, as `await` and `Promise.resolve` adopt one; anything else ran to its end (`SETTLED`).
+ */
+function settledBy(result: unknown): Promise<void> {
+  if (result instanceof Promise) return result as Promise<void>
+  if (isThenable(result)) return Promise.resolve(result) as Promise<void>
+  return SETTLED
+}
+
+/**
+ * Composes middleware into one onion, once: code after `await next()` runs after the middleware below it.
+ * A middleware may return a promise or any thenable; the chain waits for it as `await` would.
+ * Calling `next()` twice from one middleware rejects with an Error; errors propagate to the caller.
  *
  * @example
  * const run = compose([logger, auth, handler])
  * await run(ctx)
  */
-export function compose<C>(steps: readonly Step<C>[]): Chain<C> {
+export function compose<C = Context>(steps: readonly Middleware<C>[]): Chain<C> {
   for (const step of steps) {
     if (typeof step !== 'function') throw new TypeError('Middleware must be a function')
   }
@@ -40,10 +48,9 @@ export function compose<C>(steps: readonly Step<C>[]): Chain<C> {
       if (i <= index) return Promise.reject(new Error('next() called more than once'))
       index = i
       if (i === length) return SETTLED
-      const step = chain[i] as Step<C>
+      const step = chain[i] as Middleware<C>
       try {
-        const result = step(ctx, () => dispatch(i + 1))
-        return result instanceof Promise ? (result as Promise<void>) : SETTLED
+        return settledBy(step(ctx, () => dispatch(i + 1)))
       } catch (err) {
         return Promise.reject(err)
       }

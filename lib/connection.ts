@@ -3,7 +3,7 @@ import WebSocket from 'ws'
 import { SETTLED } from './compose'
 import type { Context, Responder } from './context'
 import { CLOSE, TalkError } from './errors'
-import { encodeFrame, type Outgoing } from './frames'
+import { encodeFrame, rawSocket, type Outgoing, type RawSocket } from './frames'
 import { decode, encodeError, encodePush, encodeSuccess, PING_ROUTE, type Codec, type Envelope } from './protocol'
 import type { Session } from './resume'
 import { NO_ROOMS, type DropPolicy, type Member } from './rooms'
@@ -63,12 +63,8 @@ class Refusal {
   constructor(readonly frame: string) {}
 }
 
-/** The net.Socket under a ws WebSocket, which ws keeps private: Talk corks it and writes its own frames to it. */
-interface RawSocket {
-  cork(): void
-  uncork(): void
-  write(chunk: Buffer): boolean
-  on(event: 'data', listener: (this: RawSocket) => void): void
+/** The socket under a ws WebSocket (lib/frames.ts), marked with the connection that owns it. */
+interface OwnedRawSocket extends RawSocket {
   [CONNECTION]?: Connection
 }
 
@@ -122,7 +118,7 @@ export class Connection implements Client, Member, Responder {
   private joined: Set<string> | undefined = undefined
   /** The latest skipped push per coalescing key, sent once the client catches up. */
   private coalesced: Map<string, Outgoing> | undefined
-  private readonly raw: RawSocket
+  private readonly raw: OwnedRawSocket
 
   constructor(
     private readonly host: ConnectionHost,
@@ -133,7 +129,7 @@ export class Connection implements Client, Member, Responder {
     state: ClientState,
   ) {
     this.state = state
-    this.raw = (socket as unknown as { _socket: RawSocket })._socket
+    this.raw = rawSocket(socket)
     // The listeners are shared by every connection (no closures per socket): each finds its connection on the socket.
     ;(socket as OwnedSocket)[CONNECTION] = this
     this.raw[CONNECTION] = this
@@ -149,7 +145,7 @@ export class Connection implements Client, Member, Responder {
     owner(this).received(data, isBinary)
   }
 
-  private static onChunkRead(this: RawSocket): void {
+  private static onChunkRead(this: OwnedRawSocket): void {
     this[CONNECTION]?.flush()
   }
 

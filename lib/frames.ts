@@ -1,7 +1,13 @@
+import type { WebSocket, WebSocketServer } from 'ws'
+
 /**
  * Server-to-client WebSocket frames built by Talk itself (RFC 6455 §5.2: final, text, unmasked, no
  * extension bits), so a frame is one Buffer written straight to the socket. A push to many clients is
  * framed once and the same bytes go to every socket.
+ *
+ * This file is the one place that knows Talk writes past ws: the socket under a ws WebSocket
+ * (`rawSocket`), and what the server must be set up with for that to hold (`assertUncompressed`). The
+ * frames are byte-equal to ws's own (test/unit/frames.test.ts), for the ws minor package.json pins.
  */
 
 /** A complete server-to-client text frame, header and payload: written as it is, to any number of sockets. */
@@ -42,4 +48,37 @@ export function payloadBytes(frame: Outgoing): number {
   if (typeof frame === 'string') return Buffer.byteLength(frame)
   const short = frame[1]! & 0x7f
   return frame.length - (short === 127 ? 10 : short === 126 ? 4 : 2)
+}
+
+/** The TCP socket under a ws WebSocket, as Talk uses it: corked, written to, and told of each chunk read. */
+export interface RawSocket {
+  cork(): void
+  uncork(): void
+  write(chunk: Buffer): boolean
+  /** Called after ws's own 'data' listener, so the messages of the chunk have been handled. */
+  on(event: 'data', listener: () => void): void
+}
+
+/**
+ * The socket under `socket`, which ws keeps private (`_socket`): Talk's frames go straight to it, in
+ * order with ws's own (close, pong), and it is corked to batch them. Throws if ws no longer keeps it there.
+ */
+export function rawSocket(socket: WebSocket): RawSocket {
+  const raw = (socket as unknown as { _socket?: RawSocket })._socket
+  if (raw === undefined || typeof raw.write !== 'function') {
+    throw new Error('ws keeps no _socket on its WebSocket: this ws is not the version lib/frames.ts was written for (see package.json)')
+  }
+  return raw
+}
+
+/**
+ * Throws at start-up unless `server` was set up with `perMessageDeflate: false`. Talk's frames carry no
+ * compression bit and bypass ws's sender, which with compression on queues its own frames (close,
+ * pong) behind zlib: they could then leave out of order with Talk's, and the clients would be told
+ * compression is on for messages that never use it.
+ */
+export function assertUncompressed(server: WebSocketServer): void {
+  if (server.options.perMessageDeflate !== false) {
+    throw new Error('Talk writes its own uncompressed frames: its WebSocketServer must be set up with perMessageDeflate: false')
+  }
 }

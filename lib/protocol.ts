@@ -5,7 +5,7 @@ import { DEFAULT_JSON_LIMITS, exceedsJsonLimits, type JsonLimits } from './secur
 export const PROTOCOL_VERSION = 1
 
 /** Longest string `ref` accepted, in characters. */
-export const MAX_REF_LENGTH = 64
+const MAX_REF_LENGTH = 64
 
 /**
  * The codec seam: how frames become text and back. The default is JSON; a replacement

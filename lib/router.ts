@@ -1,7 +1,7 @@
 import { match, type MatchFunction } from 'path-to-regexp'
 import type { ZodType } from 'zod'
 import type { ValidateOptions, Validator } from './built-ins'
-import { compose, isThenable, SETTLED, type Chain, type Step } from './compose'
+import { compose, isThenable, SETTLED, type Chain } from './compose'
 import { RUNNING_HANDLER, type Context } from './context'
 import { TalkError } from './errors'
 import type { Handler, Middleware, Params, RouteContext, RouteSpec } from './types'
@@ -226,34 +226,34 @@ export function compileRoutes(definitions: readonly RouteDefinition[], appMiddle
     const reply = options.validateReplies ? def.spec?.reply : undefined
     table.add(def.name, { chain: compose<Context>(steps(def, options)), label: def.name, reply })
   }
-  const notFound: Step<Context> = (ctx) => {
+  const notFound: Middleware = (ctx) => {
     throw new TalkError('NOT_FOUND', `Unknown route "${ctx.route.slice(0, 100)}"`)
   }
   return { table, notFound: { chain: compose<Context>([...applicable(appMiddleware, undefined), notFound]), label: options.unknownLabel, reply: undefined } }
 }
 
-function steps(def: RouteDefinition, options: CompileOptions): Step<Context>[] {
+function steps(def: RouteDefinition, options: CompileOptions): Middleware[] {
   const steps = applicable(def.middleware, def.name)
   if (def.spec?.body !== undefined || def.spec?.params !== undefined) {
-    steps.splice(steps.length - def.own, 0, options.validate({ body: def.spec.body, params: def.spec.params }) as Step<Context>)
+    steps.splice(steps.length - def.own, 0, options.validate({ body: def.spec.body, params: def.spec.params }) as Middleware)
   }
   steps.push(handlerStep(def.handler))
   return steps
 }
 
 /** The middleware that applies to a route: scoped ones filtered now for static names, guarded per message for patterns. */
-function applicable(middleware: readonly ScopedMiddleware[], name: string | undefined): Step<Context>[] {
-  const steps: Step<Context>[] = []
+function applicable(middleware: readonly ScopedMiddleware[], name: string | undefined): Middleware[] {
+  const steps: Middleware[] = []
   for (const { pattern, fn } of middleware) {
-    if (pattern === undefined) steps.push(fn as Step<Context>)
+    if (pattern === undefined) steps.push(fn as Middleware)
     else if (name !== undefined && !isPattern(name)) {
-      if (compileMatcher(pattern)(name) !== false) steps.push(fn as Step<Context>)
+      if (compileMatcher(pattern)(name) !== false) steps.push(fn as Middleware)
     } else steps.push(guard(pattern, fn))
   }
   return steps
 }
 
-function handlerStep(handler: Handler): Step<Context> {
+function handlerStep(handler: Handler): Middleware {
   return function handle(ctx) {
     const result = handler(ctx)
     // A synchronous handler is answered here and now; a promise (or any thenable) once it settles.
@@ -282,7 +282,7 @@ function replyWith(ctx: Context, result: unknown): void {
   if (result !== undefined && !ctx.replied) ctx.reply(result as object)
 }
 
-function guard(pattern: string, fn: Middleware): Step<Context> {
+function guard(pattern: string, fn: Middleware): Middleware {
   const test = compileMatcher(pattern)
   return function scoped(ctx, next) {
     return test(ctx.route) !== false ? fn(ctx, next) : next()

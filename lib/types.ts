@@ -1,6 +1,5 @@
 import type { z } from 'zod'
 import type { Context } from './context'
-import type { Next } from './compose'
 
 /**
  * Per-client state, kept for the connection's life (`ctx.state`). Apps describe theirs by
@@ -23,8 +22,15 @@ export interface Locals {
 /** Route parameters taken from a pattern such as `document/:id/nodes` (a wildcard `*rest` gives the raw rest, e.g. `a/b`). */
 export type Params = Record<string, string>
 
-/** A middleware: `(ctx, next) => Promise<void> | void`. Return or await `next()`, at most once. */
-export type Middleware<C = Context> = (ctx: C, next: Next) => Promise<void> | void
+/** What a middleware calls to run the rest of the chain. Call it at most once and await it. */
+export type Next = () => Promise<void>
+
+/**
+ * A middleware, the one name for a step of a chain: `(ctx, next) => Promise<void> | void`. Return or
+ * await `next()`, at most once. What it returns is waited for as `await` would: a promise, or any
+ * thenable (a `PromiseLike`, such as another library's promise).
+ */
+export type Middleware<C = Context> = (ctx: C, next: Next) => Promise<void> | PromiseLike<void> | void
 
 /** The reply payload type of a context (`Context<Body, Params, Reply>`). */
 export type ReplyOfContext<C> = C extends Context<infer _Body, infer _Params, infer Reply> ? Reply : object

@@ -5,6 +5,7 @@ import { isThenable } from './compose'
 import type { Connections } from './connections'
 import type { Core } from './core'
 import { codeOf, TalkError } from './errors'
+import { assertUncompressed } from './frames'
 import { readHandshake, rejectUpgrade, type HandshakeHook, type PendingHandshake } from './handshake'
 import type { AttachOptions } from './options'
 import { PROTOCOL_TOKEN_PREFIX } from './protocol'
@@ -33,7 +34,8 @@ export class Upgrader {
     private readonly guard: HandshakeGuard,
     maxPayload: number,
   ) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload, clientTracking: false, handleProtocols: pickProtocol })
+    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload, clientTracking: false, handleProtocols: pickProtocol })
+    assertUncompressed(this.wss)
   }
 
   /** Adds a hook run on every upgrade request (and bridged HTTP request) before anything else of the app. */

@@ -1,5 +1,6 @@
 import { compile } from 'path-to-regexp'
-import { httpStatus, slashName, type HttpRoutes, type TalkApp } from '../../index'
+import { httpStatus, type HttpRoutes, type TalkApp } from '../../index'
+import { slashName } from '../../lib/protocol'
 import { compileRoutes, type CompiledMapping } from '../../lib/http/routes'
 import type { Frame, TestClient } from '../../lib/testing'
 import { httpTestServer, type HttpTestServer } from '../rest/http-server'

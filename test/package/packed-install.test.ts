@@ -1,7 +1,7 @@
 // The package as a user installs it: `npm pack` of a clean copy of the repository (no dist: its
 // `prepack` builds it), then the tarball unpacked into a fresh ESM project and a fresh CommonJS project,
 // type-checked (the ESM one with `skipLibCheck: false` against the packed .d.ts files), compiled and run: a server
-// from `talk`, a client from `talk/client`, one request; and the docs' first apps (the guide's, the
+// from `talk`, a client from `talk/client`, one request; the codec from `talk/protocol`; and the docs' first apps (the guide's, the
 // README's two), pasted as they are, each listening on PORT by itself. Nothing is fetched: the projects get only the
 // package's own `dependencies` (linked from this repository's node_modules) and @types/node, so a
 // runtime import or a type the package forgot to declare fails here.
@@ -39,6 +39,20 @@ async function main(): Promise<void> {
   await app.close()
   console.log(JSON.stringify({ said, refused, bundleExportsConnect: /export\\s*\\{[^}]*\\bconnect\\b/.test(bundle) }))
 }
+`
+
+/** A tool that speaks the wire itself, from the `talk/protocol` entry: compiled beside main.ts; prints one JSON line. */
+const WIRE_PROGRAM = `
+import { decode, encodePush, PING_ROUTE, PROTOCOL_VERSION, Sessions, HandshakeGuard } from 'talk/protocol'
+
+const decoded = decode('{"route":"document:get","ref":7}')
+console.log(JSON.stringify({
+  name: decoded.ok ? decoded.envelope.name : decoded.error.code,
+  push: encodePush('node/create', { id: 'n1' }),
+  protocol: PROTOCOL_VERSION,
+  ping: PING_ROUTE,
+  classes: [typeof Sessions, typeof HandshakeGuard],
+}))
 `
 
 /** Doc snippets a user pastes into their project, by the name they get there. */
@@ -105,6 +119,7 @@ function consumer(kind: 'esm' | 'cjs'): string {
   // ESM runs main() at the top level with await; CommonJS cannot, so it calls it.
   const start = kind === 'esm' ? 'await main()\n' : 'main().catch((err: unknown) => { console.error(err); process.exit(1) })\n'
   writeFileSync(join(dir, 'main.ts'), PROGRAM + start)
+  writeFileSync(join(dir, 'wire.ts'), WIRE_PROGRAM)
   try {
     execFileSync(process.execPath, [TSC, '-p', dir], { cwd: dir, encoding: 'utf8', stdio: 'pipe' })
   } catch (err) {
@@ -161,6 +176,14 @@ describe('the packed package', () => {
   it.each(['esm', 'cjs'] as const)('type-checks, compiles and runs a server and a client in a fresh %s project', (kind) => {
     expect(JSON.parse(consumer(kind))).toEqual({ said: 'HI', refused: 'NOT_FOUND', bundleExportsConnect: true })
   }, 180_000)
+
+  // wire.ts was type-checked and compiled with main.ts above, through the package's "exports" map.
+  it.each(['esm', 'cjs'] as const)('exposes the codec, wire constants, sessions and guard as talk/protocol in the %s project', (kind) => {
+    const printed = execFileSync(process.execPath, [join(work, kind, 'out', 'wire.js')], { encoding: 'utf8' }).trim()
+    expect(JSON.parse(printed)).toEqual({
+      name: 'document/get', push: '{"command":"node:create","id":"n1"}', protocol: 1, ping: 'talk/ping', classes: ['function', 'function'],
+    })
+  })
 
   // The snippets were type-checked with main.ts above; here they run, each started by its own last line.
   it.each(['esm', 'cjs'] as const)('runs the guide\'s and the README\'s first apps as they are in the %s project, on PORT', async (kind) => {

@@ -1,5 +1,27 @@
 import { compose } from '../../lib/compose'
 
+/**
+ * A thenable that is no Promise, as another library's promise (Bluebird's, an old driver's) is: it runs
+ * `settle` on a later turn of the event loop and calls back with its outcome (a throw rejects).
+ */
+function later(settle: () => void): PromiseLike<void> {
+  const thenable = {
+    then(onFulfilled?: (value: void) => unknown, onRejected?: (reason: unknown) => unknown) {
+      setImmediate(() => {
+        try {
+          settle()
+        } catch (err) {
+          onRejected?.(err)
+          return
+        }
+        onFulfilled?.()
+      })
+      return thenable
+    },
+  }
+  return thenable as PromiseLike<void>
+}
+
 describe('compose', () => {
   it('runs steps as an onion: code after next() runs after the steps below', async () => {
     const seen: string[] = []
@@ -11,7 +33,9 @@ describe('compose', () => {
       },
       (log, next) => {
         log.push('b in')
-        return next().then(() => log.push('b out'))
+        return next().then(() => {
+          log.push('b out')
+        })
       },
       (log) => {
         log.push('handler')
@@ -65,5 +89,46 @@ describe('compose', () => {
     const run = compose<object>([async (_c, next) => { await next() }, () => { count++ }])
     await Promise.all([run({}), run({}), run({})])
     expect(count).toBe(3)
+  })
+
+  it('waits for a step that returns a thenable, not a Promise, as it waits for a promise', async () => {
+    const seen: string[] = []
+    const run = compose<string[]>([
+      async (log, next) => {
+        log.push('a in')
+        await next()
+        log.push('a out')
+      },
+      (log) => later(() => log.push('thenable settled')),
+    ])
+    const running = run(seen)
+    expect(running).toBeInstanceOf(Promise)
+    await running
+    expect(seen).toEqual(['a in', 'thenable settled', 'a out'])
+  })
+
+  it('rejects with the reason of a thenable that rejects, to outer steps and to the caller', async () => {
+    const caught: unknown[] = []
+    const run = compose<object>([
+      async (_ctx, next) => {
+        try {
+          await next()
+        } catch (err) {
+          caught.push(err)
+          throw err
+        }
+      },
+      () => later(() => {
+        throw new Error('late')
+      }),
+    ])
+    await expect(run({})).rejects.toThrow('late')
+    expect(caught.map((e) => (e as Error).message)).toEqual(['late'])
+  })
+
+  it('waits for a thenable returned by the first step before the chain resolves', async () => {
+    let settled = false
+    await compose<object>([() => later(() => (settled = true))])({})
+    expect(settled).toBe(true)
   })
 })

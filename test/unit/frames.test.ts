@@ -1,5 +1,13 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import * as ws from 'ws'
-import { encodeFrame, payloadBytes } from '../../lib/frames'
+import { assertUncompressed, encodeFrame, payloadBytes } from '../../lib/frames'
+
+/**
+ * The ws minor the byte equality below was checked against. Moving ws to another minor means running
+ * these tests on it, then moving this and package.json's "ws": "~<minor>.0" pin together.
+ */
+const CHECKED_WS_MINOR = '8.23'
 
 interface FrameOptions {
   fin: boolean
@@ -30,5 +38,22 @@ describe('server frames', () => {
       expect(payloadBytes(text)).toBe(Buffer.byteLength(text))
       expect(payloadBytes(encodeFrame(text))).toBe(Buffer.byteLength(text))
     }
+  })
+})
+
+describe('the ws that Talk frames beside', () => {
+  const root = join(__dirname, '..', '..')
+  const version = (file: string): string => (JSON.parse(readFileSync(join(root, file), 'utf8')) as { version: string }).version
+
+  it('is pinned in package.json to the minor the byte equality was checked against, and installed in it', () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
+    expect(manifest.dependencies.ws).toBe(`~${CHECKED_WS_MINOR}.0`)
+    expect(version('node_modules/ws/package.json').split('.').slice(0, 2).join('.')).toBe(CHECKED_WS_MINOR)
+  })
+
+  it('must be set up without compression: a server with perMessageDeflate on is refused at start-up', () => {
+    expect(() => assertUncompressed(new ws.WebSocketServer({ noServer: true, perMessageDeflate: true }))).toThrow(/perMessageDeflate: false/)
+    expect(() => assertUncompressed(new ws.WebSocketServer({ noServer: true, perMessageDeflate: {} }))).toThrow(/perMessageDeflate: false/)
+    expect(() => assertUncompressed(new ws.WebSocketServer({ noServer: true, perMessageDeflate: false }))).not.toThrow()
   })
 })
