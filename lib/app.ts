@@ -11,8 +11,8 @@ import type { ZodType } from 'zod'
 import { Context, RUNNING_HANDLER, type ContextHost, type Responder } from './context'
 import { CLOSE, codeOf, TalkError } from './errors'
 import { readHandshake, rejectUpgrade, type HandshakeHook, type PendingHandshake } from './handshake'
-import { encodePush, encodeWelcome, JSON_CODEC, PROTOCOL_TOKEN_PREFIX, PROTOCOL_VERSION, type Codec, type Envelope } from './protocol'
-import { Sessions, type Claim } from './resume'
+import { encodePush, JSON_CODEC, PROTOCOL_TOKEN_PREFIX, type Codec, type Envelope } from './protocol'
+import { resumeLayer, Sessions, type Claim, type ResumeLayer } from './resume'
 import { Rooms, type DropPolicy } from './rooms'
 import {
   compileMatcher, EMPTY_PARAMS, isPattern, lookup, Router, type RouteDefinition, type RouteTable, type ScopedMiddleware,
@@ -72,7 +72,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   readonly clients = new Map<string, Connection>()
   /** Rooms and their members on this node. */
   readonly rooms = new Rooms()
-  /** Resumable sessions (lib/resume.ts), when the `resume` option is on. */
+  /** Resumable sessions (lib/resume/), when the `resume` option is on. */
   readonly sessions: Sessions | undefined
   /** Prometheus metrics of this app, when the `metrics` option is on. */
   readonly metrics: Metrics | undefined
@@ -83,6 +83,8 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   draining = false
 
   private readonly adapter: Adapter
+  /** Resume as one layer: `sessions` when on, a no-op when off. */
+  private readonly resume: ResumeLayer
   private readonly options: Required<Pick<TalkOptions, 'maxPayload' | 'heartbeatInterval' | 'closeTimeout' | 'presenceEvents'>>
   private readonly generateId: () => string
   private readonly hooks: HandshakeHook[] = []
@@ -124,9 +126,8 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     }
     this.generateId = options.generateId ?? randomUUID
     this.validateReplies = options.validateReplies ?? true
-    this.sessions = options.resume === undefined || options.resume === false
-      ? undefined
-      : new Sessions(this, options.resume === true ? {} : options.resume)
+    this.resume = resumeLayer(this, options.resume)
+    this.sessions = this.resume instanceof Sessions ? this.resume : undefined
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.options.maxPayload, clientTracking: false, handleProtocols: pickProtocol })
     this.guard = new HandshakeGuard(options, this.log)
     this.jsonLimits = jsonLimits(options)
@@ -400,10 +401,10 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   /**
    * Completes the WebSocket upgrade of a request that passed its hooks. A resume token in the query
-   * claims its session first (lib/resume.ts); the claim goes back if the socket is gone.
+   * claims its session first (lib/resume/); the claim goes back if the socket is gone.
    */
   private open(req: IncomingMessage, socket: Duplex, head: Buffer, handshake: PendingHandshake): void {
-    const claim = this.sessions?.claim(handshake)
+    const claim = this.resume.claim(handshake)
     let accepted = false
     if (!socket.destroyed) {
       // ws's 101 answer, the welcome and whatever 'connection' listeners send leave in one write.
@@ -414,7 +415,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
       })
       socket.uncork()
     }
-    if (!accepted && claim !== undefined) this.sessions?.release(claim)
+    if (!accepted) this.resume.release(claim)
   }
 
   /** Refuses an upgrade with the error's HTTP status (plus Retry-After when waiting helps), counted and logged at debug. */
@@ -468,7 +469,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   private accept(ws: WebSocket, handshake: PendingHandshake, claim?: Claim): void {
     if (this.draining) {
-      if (claim !== undefined) this.sessions?.release(claim)
+      this.resume.release(claim)
       ws.close(CLOSE.GOING_AWAY, 'server is shutting down')
       return
     }
@@ -477,12 +478,11 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     const view = handshake.view()
     // The address is read on first use (a getpeername call); once the socket is gone it cannot be,
     // so it is read now when a parked session or a `disconnect` or `leave` listener may ask afterwards.
-    if (this.sessions !== undefined || this.events.has('disconnect') || this.events.has('leave')) view.keepAddress()
+    if (this.resume.parks || this.events.has('disconnect') || this.events.has('leave')) view.keepAddress()
     const connection = new Connection(this, ws, id, view, handshake.user, resumed?.state ?? handshake.state)
     this.clients.set(connection.id, connection)
-    if (this.sessions === undefined) connection.write(encodeWelcome(connection.id, this.codec))
-    // adds the resume token; replays missed pushes after the welcome
-    else this.sessions.open(connection, { client: connection.id, protocol: PROTOCOL_VERSION }, claim)
+    // The welcome (with a resume token when resume is on); a resumed session's missed pushes follow it.
+    this.resume.open(connection, claim)
     // A resumed client never left: no second `connection` event, a `resume` one instead.
     this.emit(resumed === undefined ? 'connection' : 'resume', connection)
     this.metrics?.connected()
@@ -506,7 +506,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     this.draining = true
     await Promise.all([...this.clients.values()].map((c) => this.drain(c, code, reason, jitterMs > 0 ? Math.random() * jitterMs : 0)))
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat)
-    this.sessions?.stop()
+    this.resume.stop()
     await this.adapter.stop().catch((err: unknown) => this.fault(err, undefined, 'adapter stop failed'))
     await Promise.all(
       this.servers.map(({ server, owned, onUpgrade }) => {
@@ -651,7 +651,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   /** Puts a client in a room on this node and tells the adapter. */
   join(client: Client, room: string): void {
-    const connection = this.clients.get(client.id) ?? this.sessions?.parkedConnection(client.id)
+    const connection = this.clients.get(client.id) ?? this.resume.parkedConnection(client.id)
     if (connection === undefined || !this.rooms.join(room, connection)) return
     connection.enter(room)
     // A session away from presence (parked past its grace) joins quietly: it is listed when it resumes.
@@ -660,7 +660,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
 
   /** Takes a client out of a room on this node and tells the adapter. */
   leave(client: Client, room: string): void {
-    const connection = this.clients.get(client.id) ?? this.sessions?.parkedConnection(client.id)
+    const connection = this.clients.get(client.id) ?? this.resume.parkedConnection(client.id)
     if (!this.rooms.leave(room, client.id)) return
     connection?.exit(room)
     // A session away from presence left it already, when its grace ran out.
@@ -757,7 +757,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
   }
 
   deliverToClient(clientId: string, frame: string): boolean {
-    const connection = this.clients.get(clientId) ?? this.sessions?.parkedConnection(clientId)
+    const connection = this.clients.get(clientId) ?? this.resume.parkedConnection(clientId)
     if (connection === undefined) return false
     connection.deliver(frame)
     return true
@@ -815,7 +815,7 @@ export class TalkApp extends Router implements ContextHost, ConnectionHost, Adap
     // A resumed session's newer connection has the same id: only a connection removes itself.
     if (this.clients.get(connection.id) === connection) this.clients.delete(connection.id)
     // With resume on, the session may be parked (still in its rooms) or live on in a newer connection.
-    if (this.sessions?.closed(connection, code, reason) === true) return
+    if (this.resume.closed(connection, code, reason)) return
     this.ended(connection, code, reason)
   }
 

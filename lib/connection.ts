@@ -5,7 +5,7 @@ import type { Context, Responder } from './context'
 import { CLOSE, TalkError } from './errors'
 import { encodeFrame, type Outgoing } from './frames'
 import { decode, encodeError, encodePush, encodeSuccess, PING_ROUTE, type Codec, type Envelope } from './protocol'
-import type { Session } from './resume'
+import { NO_SESSION, type ResumeSession } from './resume'
 import { NO_ROOMS, type DropPolicy, type Member } from './rooms'
 import type { JsonLimits } from './security/json-bounds'
 import type { Client, ClientState, HandshakeInfo, User } from './types'
@@ -94,8 +94,8 @@ export class Connection implements Client, Member, Responder {
   alive = true
   /** Whether the socket is corked, waiting for the end-of-turn flush. */
   corked = false
-  /** The resumable session this connection carries (lib/resume.ts), when the app has `resume` on. */
-  session: Session | undefined = undefined
+  /** The resumable session this connection carries (lib/resume/), or the shared no-op when the app has `resume` off. */
+  session: ResumeSession = NO_SESSION
   /** Whether the server closed this socket on purpose (close()): such a session is never parked. */
   closedByServer = false
   /** Set when the app drains this connection: new requests are answered UNAVAILABLE. */
@@ -207,13 +207,12 @@ export class Connection implements Client, Member, Responder {
   }
 
   /**
-   * Delivers one encoded push; with resume on, the session counts and logs it and picks the socket.
-   * A push with a drop policy skips a client that is behind on reading (see `skip`).
+   * Delivers one encoded push through the session (with resume on, it counts and logs it and picks
+   * the socket). A push with a drop policy skips a client that is behind on reading (see `skip`).
    */
   deliver(frame: Outgoing, drop?: DropPolicy): void {
     if (drop !== undefined && this.socket.bufferedAmount > (this.host.dropThreshold ?? Infinity)) this.skip(frame, drop)
-    else if (this.session !== undefined) this.session.deliver(frame)
-    else this.write(frame)
+    else this.session.deliver(frame, this)
   }
 
   /**
@@ -241,7 +240,7 @@ export class Connection implements Client, Member, Responder {
     if (frame.length * 3 > limit && Buffer.byteLength(frame) > limit) {
       throw new TalkError('PAYLOAD_TOO_LARGE', `The reply was too big to send (${Buffer.byteLength(frame)} bytes; the limit is ${limit})`)
     }
-    this.session?.replied(ctx.ref, frame)
+    this.session.replied(ctx.ref, frame)
     this.write(frame)
   }
 
@@ -249,7 +248,7 @@ export class Connection implements Client, Member, Responder {
   failure(ctx: Context, err: unknown): void {
     this.answered(ctx.startedAt)
     const frame = encodeError(ctx.ref, err, this.host.codec)
-    this.session?.replied(ctx.ref, frame)
+    this.session.replied(ctx.ref, frame)
     this.write(frame)
   }
 
@@ -361,7 +360,7 @@ export class Connection implements Client, Member, Responder {
       this.pong(envelope)
     } else if (this.draining) {
       this.refuse(envelope.ref, new TalkError('UNAVAILABLE', 'Server is shutting down'))
-    } else if (this.session?.retry(envelope) === true) {
+    } else if (this.session.retry(envelope)) {
       // A retry after a resume: answered from the session's reply cache, the handler does not run again.
     } else if (this.yielded || (this.running < this.host.concurrency && this.queue.length === 0)) {
       if (!this.yielded && !this.spentTurn()) {
@@ -377,7 +376,7 @@ export class Connection implements Client, Member, Responder {
       this.queue.push(envelope)
     } else {
       const err = new TalkError('RATE_LIMITED', 'Too many requests waiting on this connection')
-      this.session?.refused(envelope.ref)
+      this.session.refused(envelope.ref)
       this.refuse(envelope.ref, err)
       this.host.overflowed?.(this, envelope, err)
     }
@@ -405,7 +404,7 @@ export class Connection implements Client, Member, Responder {
 
   /** Answers the built-in heartbeat at once, ahead of queued requests and middleware; it acknowledges pushes and replies. */
   private pong(envelope: Envelope): void {
-    this.session?.acknowledge(envelope.body.seen, envelope.body.done)
+    this.session.acknowledge(envelope.body.seen, envelope.body.done)
     this.write(encodeSuccess(envelope.ref, undefined, this.host.codec))
   }
 
