@@ -252,6 +252,7 @@ export class Connection implements Client, Member, Responder {
     this.raw.uncork()
   }
 
+  /** The backlog of a client behind on reading, made at its first lag. */
   private lagging(): Backlog {
     return (this.backlog ??= new Backlog(this, this.host))
   }
