@@ -16,7 +16,7 @@ import { Metrics, UNKNOWN_ROUTE, type MetricsSource } from './metrics'
 import { nonNegative, positive } from './checks'
 import { DEFAULT_RATE_LIMIT, type AttachOptions, type CloseOptions, type Listening, type TalkOptions } from './options'
 import { JSON_CODEC, type Codec, type Envelope } from './protocol'
-import { Sessions } from './resume'
+import { resumeLayer, Sessions } from './resume'
 import { FanOut, type Rooms } from './rooms'
 import { EVERYONE } from './adapters/adapter'
 import { compileRoutes, Router } from './router'
@@ -75,7 +75,7 @@ export class TalkApp extends Router {
   readonly clients: ReadonlyMap<string, Connection>
   /** Rooms and their members on this node. */
   readonly rooms: Rooms
-  /** Resumable sessions (lib/resume.ts), when the `resume` option is on. */
+  /** Resumable sessions (lib/resume/), when the `resume` option is on. */
   readonly sessions: Sessions | undefined
   /** Prometheus metrics of this app, when the `metrics` option is on. */
   readonly metrics: Metrics | undefined
@@ -135,16 +135,14 @@ export class TalkApp extends Router {
     this.dispatcher = new Dispatcher(core, this.fanOut, () =>
       compileRoutes(this.definitions(), this.ownMiddleware(), { validate: builtIns.validate, validateReplies, unknownLabel: UNKNOWN_ROUTE }))
     this.connections = new Connections(core, this.fanOut, this.dispatcher, options.generateId ?? randomUUID, limits)
-    core.sessions = options.resume === undefined || options.resume === false
-      ? undefined
-      : new Sessions(this.connections, options.resume === true ? {} : options.resume)
+    core.resume = resumeLayer(this.connections, options.resume)
     this.upgrader = new Upgrader(core, this.connections, guard, maxPayload)
     this.global = core.global
     this.log = log
     this.nodeId = core.nodeId
     this.clients = core.clients
     this.rooms = core.rooms
-    this.sessions = core.sessions
+    this.sessions = core.resume instanceof Sessions ? core.resume : undefined
     this.metrics = metrics
     this.healthPaths = options.health === undefined || options.health === false
       ? undefined

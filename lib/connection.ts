@@ -1,25 +1,23 @@
-import type { Logger } from 'pino'
 import WebSocket from 'ws'
+import { Backlog, type BacklogHost } from './backlog'
 import { SETTLED } from './compose'
 import type { Context, Responder } from './context'
 import { CLOSE, TalkError } from './errors'
 import { encodeFrame, rawSocket, type Outgoing, type RawSocket } from './frames'
 import { decode, encodeError, encodePush, encodeSuccess, PING_ROUTE, type Codec, type Envelope } from './protocol'
-import type { Session } from './resume'
+import { NO_SESSION, type ResumeSession } from './resume'
 import { NO_ROOMS, type DropPolicy, type Member } from './rooms'
 import type { JsonLimits } from './security/json-bounds'
+import { TurnBudget } from './turn-budget'
 import type { Client, ClientState, HandshakeInfo, User } from './types'
 
 /** Limits and hooks a connection gets from its app. */
-export interface ConnectionHost {
-  readonly log: Logger
+export interface ConnectionHost extends BacklogHost {
   readonly codec: Codec
   /** Requests a connection may have waiting (beyond those running) before it answers RATE_LIMITED. */
   readonly maxQueue: number
   /** Requests of one connection handled at once; 1 keeps them in arrival order. */
   readonly concurrency: number
-  /** Unsent bytes of earlier frames past which a reader that stops taking them is closed as a slow consumer. */
-  readonly maxBufferedBytes: number
   /** Largest success reply written, in bytes; a bigger one is answered PAYLOAD_TOO_LARGE instead. */
   readonly maxReplyBytes: number
   /** Requests (and refusals) one connection starts in one event-loop turn before it yields. */
@@ -38,25 +36,9 @@ export interface ConnectionHost {
   closed(connection: Connection, code: number, reason: string): void
   /** Depth and size bounds for decoded frames (default: decode's). */
   readonly jsonLimits?: JsonLimits
-  /** Unsent bytes past which droppable pushes skip this connection (default: never skipped). */
-  readonly dropThreshold?: number
   /** Told of each error answered before any route ran (bad frame, draining, full queue), for metrics. */
   frameError?(code: string): void
-  /** Told of each droppable push skipped (coalesced: kept as the latest for its key), for metrics. */
-  pushDropped?(coalesced: boolean): void
 }
-
-/** Coalescing keys kept per slow connection; past it, skipped pushes are simply dropped. */
-const MAX_COALESCED = 64
-/** How often a connection holding coalesced pushes checks whether its client caught up, in ms. */
-const COALESCE_POLL_MS = 25
-/** How often a connection behind on its writes checks that its reader is taking them, in ms. */
-const SLOW_CHECK_MS = 1000
-/**
- * Unsent bytes, as a multiple of maxBufferedBytes, past which a write closes the connection at once,
- * whatever its reader does: the memory bound for a client that asks for more than it reads.
- */
-const HARD_BUFFER_FACTOR = 4
 
 /** The error reply of a request refused before any route ran, waiting for its turn in the reply order. */
 class Refusal {
@@ -90,8 +72,8 @@ export class Connection implements Client, Member, Responder {
   alive = true
   /** Whether the socket is corked, waiting for the end-of-turn flush. */
   corked = false
-  /** The resumable session this connection carries (lib/resume.ts), when the app has `resume` on. */
-  session: Session | undefined = undefined
+  /** The resumable session this connection carries (lib/resume/), or the shared no-op when the app has `resume` off. */
+  session: ResumeSession = NO_SESSION
   /** Whether the server closed this socket on purpose (close()): such a session is never parked. */
   closedByServer = false
   /** Set when the app drains this connection: new requests are answered UNAVAILABLE. */
@@ -103,21 +85,15 @@ export class Connection implements Client, Member, Responder {
   /** Refusals in the queue (the rest are requests, bounded by maxQueue). */
   private refusals = 0
   private running = 0
-  /** Requests and refusals started in this event-loop turn. */
-  private spent = 0
-  /** The earliest and latest start (`ctx.startedAt`) of the requests answered this turn: the turn's time, with no clock read of its own. */
-  private turnFirst = Infinity
-  private turnLast = -Infinity
+  /** This connection's share of the event-loop turn (lib/turn-budget.ts). */
+  private readonly turn: TurnBudget
   /** Whether this connection has used its turn and continues in a setImmediate. */
   private yielded = false
-  /** While more than maxBufferedBytes wait unsent: the timer that checks the reader takes them, and the backlog it last saw. */
-  private behindTimer: NodeJS.Timeout | undefined = undefined
-  private behindMark = 0
   /** Made on first use: most connections are never waited for, and many join no room. */
   private idleWaiters: (() => void)[] | undefined = undefined
   private joined: Set<string> | undefined = undefined
-  /** The latest skipped push per coalescing key, sent once the client catches up. */
-  private coalesced: Map<string, Outgoing> | undefined
+  /** Made when the client first falls behind on reading (lib/backlog.ts). */
+  private backlog: Backlog | undefined = undefined
   private readonly raw: OwnedRawSocket
 
   constructor(
@@ -129,6 +105,7 @@ export class Connection implements Client, Member, Responder {
     state: ClientState,
   ) {
     this.state = state
+    this.turn = new TurnBudget(host.maxRequestsPerTurn, host.maxTurnMs)
     this.raw = rawSocket(socket)
     // The listeners are shared by every connection (no closures per socket): each finds its connection on the socket.
     ;(socket as OwnedSocket)[CONNECTION] = this
@@ -203,18 +180,17 @@ export class Connection implements Client, Member, Responder {
   }
 
   /**
-   * Delivers one encoded push; with resume on, the session counts and logs it and picks the socket.
-   * A push with a drop policy skips a client that is behind on reading (see `skip`).
+   * Delivers one encoded push through the session (with resume on, it counts and logs it and picks
+   * the socket). A push with a drop policy skips a client that is behind on reading (`Backlog.skip`).
    */
   deliver(frame: Outgoing, drop?: DropPolicy): void {
-    if (drop !== undefined && this.socket.bufferedAmount > (this.host.dropThreshold ?? Infinity)) this.skip(frame, drop)
-    else if (this.session !== undefined) this.session.deliver(frame)
-    else this.write(frame)
+    if (drop !== undefined && this.socket.bufferedAmount > (this.host.dropThreshold ?? Infinity)) this.lagging().skip(frame, drop)
+    else this.session.deliver(frame, this)
   }
 
   /**
    * Writes one frame (text is framed here) to this socket; drops it if the socket is no longer open.
-   * The slow-consumer bound looks at the bytes that were already waiting, never at this frame: see `behind`.
+   * The slow-consumer bound looks at the bytes that were already waiting, never at this frame: see `Backlog.behind`.
    */
   write(frame: Outgoing): void {
     const socket = this.socket
@@ -222,7 +198,7 @@ export class Connection implements Client, Member, Responder {
     if (!this.corked) this.cork()
     const waiting = socket.bufferedAmount
     this.raw.write(typeof frame === 'string' ? encodeFrame(frame) : frame)
-    if (waiting > this.host.maxBufferedBytes) this.behind(waiting)
+    if (waiting > this.host.maxBufferedBytes) this.lagging().behind(waiting)
   }
 
   /**
@@ -230,22 +206,22 @@ export class Connection implements Client, Member, Responder {
    * cannot be encoded or its frame is over maxReplyBytes (PAYLOAD_TOO_LARGE).
    */
   success(ctx: Context, payload: object | undefined): void {
-    this.answered(ctx.startedAt)
+    this.turn.answered(ctx.startedAt)
     const frame = encodeSuccess(ctx.ref, payload, this.host.codec)
     const limit = this.host.maxReplyBytes
     // A UTF-8 byte is at most 3 per UTF-16 unit here: only a long string needs its bytes counted.
     if (frame.length * 3 > limit && Buffer.byteLength(frame) > limit) {
       throw new TalkError('PAYLOAD_TOO_LARGE', `The reply was too big to send (${Buffer.byteLength(frame)} bytes; the limit is ${limit})`)
     }
-    this.session?.replied(ctx.ref, frame)
+    this.session.replied(ctx.ref, frame)
     this.write(frame)
   }
 
   /** Sends the error reply of a request of this connection. */
   failure(ctx: Context, err: unknown): void {
-    this.answered(ctx.startedAt)
+    this.turn.answered(ctx.startedAt)
     const frame = encodeError(ctx.ref, err, this.host.codec)
-    this.session?.replied(ctx.ref, frame)
+    this.session.replied(ctx.ref, frame)
     this.write(frame)
   }
 
@@ -261,9 +237,7 @@ export class Connection implements Client, Member, Responder {
 
   /** The end of an event-loop turn (ConnectionHost.flushLater): corked writes leave, and the turn budget is renewed. */
   endTurn(): void {
-    this.spent = 0
-    this.turnFirst = Infinity
-    this.turnLast = -Infinity
+    this.turn.renew()
     this.flush()
   }
 
@@ -274,71 +248,15 @@ export class Connection implements Client, Member, Responder {
     this.raw.uncork()
   }
 
+  /** The backlog of a client behind on reading, made at its first lag. */
+  private lagging(): Backlog {
+    return (this.backlog ??= new Backlog(this, this.host))
+  }
+
   private cork(): void {
     this.raw.cork()
     this.corked = true
     this.host.flushLater(this)
-  }
-
-  /**
-   * Skips a push for a client behind on reading, instead of queueing it: dropped, or kept as the
-   * latest for its coalescing key and sent once the unsent bytes are back under the threshold.
-   */
-  private skip(frame: Outgoing, drop: DropPolicy): void {
-    const pending = drop === true ? undefined : (this.coalesced ??= new Map())
-    if (pending === undefined || (!pending.has(drop as string) && pending.size >= MAX_COALESCED)) {
-      this.host.pushDropped?.(false)
-      return
-    }
-    // Re-inserted, so the pushes go out in the order of their latest versions.
-    pending.delete(drop as string)
-    pending.set(drop as string, frame)
-    this.host.pushDropped?.(true)
-    if (pending.size === 1) this.waitToCatchUp()
-  }
-
-  private waitToCatchUp(): void {
-    const timer = setTimeout(() => {
-      const pending = this.coalesced
-      if (pending === undefined || pending.size === 0 || !this.open) return
-      if (this.socket.bufferedAmount > (this.host.dropThreshold ?? Infinity)) return this.waitToCatchUp()
-      this.coalesced = undefined
-      for (const frame of pending.values()) this.deliver(frame)
-    }, COALESCE_POLL_MS)
-    timer.unref()
-  }
-
-  /**
-   * More than maxBufferedBytes of earlier frames were still unsent when a frame was written. A reader
-   * taking bytes at its line rate is never closed for it: from now on, every SLOW_CHECK_MS, the backlog
-   * must have shrunk since the last check (or be back under the bound); a reader that took less than
-   * it was sent in a whole interval is closed with 4900. A backlog past HARD_BUFFER_FACTOR times the
-   * bound closes at once: the memory bound, whatever the reader does.
-   */
-  private behind(waiting: number): void {
-    if (waiting > this.host.maxBufferedBytes * HARD_BUFFER_FACTOR) return this.slowConsumer()
-    if (this.behindTimer !== undefined) return
-    this.behindMark = this.socket.bufferedAmount
-    this.behindTimer = setTimeout(Connection.checkBehind, SLOW_CHECK_MS, this)
-    this.behindTimer.unref()
-  }
-
-  private static checkBehind(connection: Connection): void {
-    connection.behindTimer = undefined
-    if (!connection.open) return
-    const backlog = connection.socket.bufferedAmount
-    if (backlog <= connection.host.maxBufferedBytes) return
-    if (backlog >= connection.behindMark) return connection.slowConsumer()
-    connection.behindMark = backlog
-    connection.behindTimer = setTimeout(Connection.checkBehind, SLOW_CHECK_MS, connection)
-    connection.behindTimer.unref()
-  }
-
-  private slowConsumer(): void {
-    this.host.log.warn({ client: this.id, buffered: this.socket.bufferedAmount }, 'closing slow consumer')
-    this.close(CLOSE.SLOW_CONSUMER, 'slow consumer')
-    // A peer that stopped reading will not read the close frame either.
-    setTimeout(() => this.socket.terminate(), 1000).unref()
   }
 
   private received(data: WebSocket.RawData, isBinary: boolean): void {
@@ -357,10 +275,10 @@ export class Connection implements Client, Member, Responder {
       this.pong(envelope)
     } else if (this.draining) {
       this.refuse(envelope.ref, new TalkError('UNAVAILABLE', 'Server is shutting down'))
-    } else if (this.session?.retry(envelope) === true) {
+    } else if (this.session.retry(envelope)) {
       // A retry after a resume: answered from the session's reply cache, the handler does not run again.
     } else if (this.yielded || (this.running < this.host.concurrency && this.queue.length === 0)) {
-      if (!this.yielded && !this.spentTurn()) {
+      if (!this.yielded && !this.turn.spent) {
         this.start(envelope)
         if (this.running === 0) this.wakeIdleWaiters()
       } else {
@@ -373,7 +291,7 @@ export class Connection implements Client, Member, Responder {
       this.queue.push(envelope)
     } else {
       const err = new TalkError('RATE_LIMITED', 'Too many requests waiting on this connection')
-      this.session?.refused(envelope.ref)
+      this.session.refused(envelope.ref)
       this.refuse(envelope.ref, err)
       this.host.overflowed?.(this, envelope, err)
     }
@@ -401,25 +319,14 @@ export class Connection implements Client, Member, Responder {
 
   /** Answers the built-in heartbeat at once, ahead of queued requests and middleware; it acknowledges pushes and replies. */
   private pong(envelope: Envelope): void {
-    this.session?.acknowledge(envelope.body.seen, envelope.body.done)
+    this.session.acknowledge(envelope.body.seen, envelope.body.done)
     this.write(encodeSuccess(envelope.ref, undefined, this.host.codec))
-  }
-
-  /** Whether this connection has used its share of this event-loop turn: maxRequestsPerTurn started, or maxTurnMs of them run. */
-  private spentTurn(): boolean {
-    return this.spent >= this.host.maxRequestsPerTurn || this.turnLast - this.turnFirst >= this.host.maxTurnMs
-  }
-
-  /** Notes the start of a request being answered: the turn's time is measured by its requests' own clocks. */
-  private answered(startedAt: number): void {
-    if (startedAt < this.turnFirst) this.turnFirst = startedAt
-    if (startedAt > this.turnLast) this.turnLast = startedAt
   }
 
   /** Runs one request; a synchronous one is answered (and no longer running) when this returns. */
   private start(envelope: Envelope): void {
     this.running++
-    this.spent++
+    this.turn.started++
     const done = this.host.dispatch(this, envelope)
     if (done === SETTLED) this.running--
     else done.then(() => this.finished())
@@ -437,13 +344,13 @@ export class Connection implements Client, Member, Responder {
   private pump(): void {
     const queue = this.queue
     while (this.running < this.host.concurrency && queue.length > 0) {
-      if (this.spentTurn()) return this.yieldTurn()
+      if (this.turn.spent) return this.yieldTurn()
       const next = queue[0]!
       if (next instanceof Refusal) {
         if (this.running > 0) return
         queue.shift()
         this.refusals--
-        this.spent++
+        this.turn.started++
         this.write(next.frame)
       } else {
         queue.shift()
@@ -468,9 +375,7 @@ export class Connection implements Client, Member, Responder {
   /** A turn of its own: reading resumes once a turn ends with budget left (the queue drained, or waiting on a running request). */
   private static nextTurn(connection: Connection): void {
     connection.yielded = false
-    connection.spent = 0
-    connection.turnFirst = Infinity
-    connection.turnLast = -Infinity
+    connection.turn.renew()
     connection.pump()
     if (!connection.yielded) connection.socket.resume()
   }

@@ -4,7 +4,7 @@ import type { Core } from './core'
 import type { Dispatcher } from './dispatch'
 import { CLOSE, type TalkError } from './errors'
 import type { PendingHandshake } from './handshake'
-import { encodeWelcome, PROTOCOL_VERSION, type Envelope } from './protocol'
+import type { Envelope } from './protocol'
 import type { Claim, SessionsHost } from './resume'
 import type { FanOut, Rooms } from './rooms'
 import type { JsonLimits } from './security/json-bounds'
@@ -68,9 +68,9 @@ export class Connections implements ConnectionHost, SessionsHost {
   /** Opens a connection on an upgraded socket: a new client, or a resumed session when `claim` holds one. */
   accept(ws: WebSocket, handshake: PendingHandshake, claim?: Claim): void {
     const { core } = this
-    const sessions = core.sessions
+    const resume = core.resume
     if (this.draining) {
-      if (claim !== undefined) sessions?.release(claim)
+      resume.release(claim)
       ws.close(CLOSE.GOING_AWAY, 'server is shutting down')
       return
     }
@@ -79,12 +79,11 @@ export class Connections implements ConnectionHost, SessionsHost {
     const view = handshake.view()
     // The address is read on first use (a getpeername call); once the socket is gone it cannot be,
     // so it is read now when a parked session or a `disconnect` or `leave` listener may ask afterwards.
-    if (sessions !== undefined || core.events.has('disconnect') || core.events.has('leave')) view.keepAddress()
+    if (resume.parks || core.events.has('disconnect') || core.events.has('leave')) view.keepAddress()
     const connection = new Connection(this, ws, id, view, handshake.user, resumed?.state ?? handshake.state)
     core.clients.set(connection.id, connection)
-    if (sessions === undefined) connection.write(encodeWelcome(connection.id, this.codec))
-    // adds the resume token; replays missed pushes after the welcome
-    else sessions.open(connection, { client: connection.id, protocol: PROTOCOL_VERSION }, claim)
+    // The welcome (with a resume token when resume is on); a resumed session's missed pushes follow it.
+    resume.open(connection, claim)
     // A resumed client never left: no second `connection` event, a `resume` one instead.
     core.events.emit(resumed === undefined ? 'connection' : 'resume', connection)
     core.metrics?.connected()
@@ -156,7 +155,7 @@ export class Connections implements ConnectionHost, SessionsHost {
     // A resumed session's newer connection has the same id: only a connection removes itself.
     if (core.clients.get(connection.id) === connection) core.clients.delete(connection.id)
     // With resume on, the session may be parked (still in its rooms) or live on in a newer connection.
-    if (core.sessions?.closed(connection, code, reason) === true) return
+    if (core.resume.closed(connection, code, reason)) return
     this.ended(connection, code, reason)
   }
 

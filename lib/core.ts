@@ -5,7 +5,7 @@ import type { Context } from './context'
 import { logSafely, type Events } from './events'
 import type { Metrics } from './metrics'
 import type { Codec } from './protocol'
-import type { Sessions } from './resume'
+import { noResume, type ResumeLayer } from './resume'
 import { Rooms } from './rooms'
 import type { GlobalState } from './types'
 
@@ -21,8 +21,8 @@ export class Core {
   readonly clients = new Map<string, Connection>()
   /** Rooms and their members on this node. */
   readonly rooms = new Rooms()
-  /** Resumable sessions, set once made (they need the connections part): undefined when resume is off. */
-  sessions: Sessions | undefined = undefined
+  /** Resume as one layer: `Sessions` once made (they need the connections part), a no-op when resume is off. */
+  resume: ResumeLayer
 
   constructor(
     /** This node's id among nodes that share an adapter. */
@@ -32,11 +32,13 @@ export class Core {
     readonly codec: Codec,
     readonly adapter: Adapter,
     readonly metrics: Metrics | undefined,
-  ) {}
+  ) {
+    this.resume = noResume(codec)
+  }
 
   /** The connection of a client on this node: connected, or parked awaiting its resume. */
   connectionOf(clientId: string): Connection | undefined {
-    return this.clients.get(clientId) ?? this.sessions?.parkedConnection(clientId)
+    return this.clients.get(clientId) ?? this.resume.parkedConnection(clientId)
   }
 
   /** Logs an error no client is told of (an adapter's, a hook's, a handler's), and emits `error`. */

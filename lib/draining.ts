@@ -23,7 +23,7 @@ export async function shutdown(app: Closable, code: number, reason: string, jitt
   connections.draining = true
   await Promise.all([...core.clients.values()].map((c) => drain(c, code, reason, jitterMs > 0 ? Math.random() * jitterMs : 0, app.closeTimeout)))
   connections.stopHeartbeat()
-  core.sessions?.stop()
+  core.resume.stop()
   await core.adapter.stop().catch((err: unknown) => core.fault(err, undefined, 'adapter stop failed'))
   await app.upgrader.closeOwnServers()
 }

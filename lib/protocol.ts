@@ -191,13 +191,28 @@ export function encodePush(name: string, payload?: object, codec: Codec = JSON_C
   return '{"command":' + JSON.stringify(colonName(name)) + payloadFields(payload, PUSH_RESERVED, codec) + '}'
 }
 
+/** The resume fields of a welcome, when the app keeps sessions: the token to resume with, and whether a resume asked for was granted. */
+export interface WelcomeResume {
+  /** The resume token the client presents next time (`talk-resume`). */
+  token: string
+  /** True when the session asked for was resumed, false when it could not be; absent when none was asked for. */
+  resumed?: boolean | undefined
+}
+
 /**
- * Encodes the welcome push, `{"command":"welcome","client":…,"protocol":1}`: written out for JSON,
- * since every connection opens with one; through `encodePush` for another codec.
+ * Encodes the welcome push, `{"command":"welcome","client":…,"protocol":1}`, plus `resume` and
+ * `resumed` when resume is on: the one place a welcome is built. Written out for JSON, since every
+ * connection opens with one; through `encodePush` for another codec.
  */
-export function encodeWelcome(client: string, codec: Codec = JSON_CODEC): string {
-  if (codec !== JSON_CODEC) return encodePush('welcome', { client, protocol: PROTOCOL_VERSION }, codec)
-  return '{"command":"welcome","client":' + JSON.stringify(client) + ',"protocol":' + PROTOCOL_VERSION + '}'
+export function encodeWelcome(client: string, codec: Codec = JSON_CODEC, resume?: WelcomeResume): string {
+  if (codec !== JSON_CODEC) {
+    const fields = resume === undefined ? {} : resume.resumed === undefined ? { resume: resume.token } : { resume: resume.token, resumed: resume.resumed }
+    return encodePush('welcome', { client, protocol: PROTOCOL_VERSION, ...fields }, codec)
+  }
+  const head = '{"command":"welcome","client":' + JSON.stringify(client) + ',"protocol":' + PROTOCOL_VERSION
+  if (resume === undefined) return head + '}'
+  const token = head + ',"resume":' + JSON.stringify(resume.token)
+  return resume.resumed === undefined ? token + '}' : token + ',"resumed":' + String(resume.resumed) + '}'
 }
 
 /** The built-in heartbeat route: answered by the connection itself, before any middleware (`{ seen, done }` acknowledge pushes and replies). */

@@ -174,11 +174,11 @@ export class Upgrader {
 
   /**
    * Completes the WebSocket upgrade of a request that passed its hooks. A resume token in the query
-   * claims its session first (lib/resume.ts); the claim goes back if the socket is gone.
+   * claims its session first (lib/resume/); the claim goes back if the socket is gone.
    */
   private open(req: IncomingMessage, socket: Duplex, head: Buffer, handshake: PendingHandshake): void {
-    const sessions = this.core.sessions
-    const claim = sessions?.claim(handshake)
+    const resume = this.core.resume
+    const claim = resume.claim(handshake)
     let accepted = false
     if (!socket.destroyed) {
       // ws's 101 answer, the welcome and whatever 'connection' listeners send leave in one write.
@@ -189,7 +189,7 @@ export class Upgrader {
       })
       socket.uncork()
     }
-    if (!accepted && claim !== undefined) sessions?.release(claim)
+    if (!accepted) resume.release(claim)
   }
 
   /** Refuses an upgrade with the error's HTTP status (plus Retry-After when waiting helps), counted and logged at debug. */

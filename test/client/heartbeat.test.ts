@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import WebSocket from 'ws'
 import { CLOSE, type TalkApp } from '../../index'
+import type { Session } from '../../lib/resume'
 import { connect, TalkClient, type SocketLike } from '../../lib/client'
 import type { Connection } from '../../lib/connection'
 import { testServer, type TestServer } from '../../lib/testing'
@@ -76,7 +77,7 @@ describe('dead-connection detection', () => {
     await raw.request('document/create', { id: 'acks' })
     for (let i = 1; i <= 3; i++) app.to('document/acks').send('note', { i })
     for (let i = 1; i <= 3; i++) expect(await raw.nextPush()).toEqual({ command: 'note', i })
-    const session = (app.clients.get(raw.id) as Connection).session
+    const session = (app.clients.get(raw.id) as Connection).session as Session
     expect(session?.logged).toBe(3)
     expect(session?.bytes).toBeGreaterThan(0)
     expect(await raw.request('talk/ping', { seen: 2, done: 0 })).toEqual({ status: 'success', ref: 2 })

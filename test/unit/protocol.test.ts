@@ -83,6 +83,16 @@ describe('protocol codec', () => {
     expect(encodeWelcome('c1', spaced)).toBe('{"command":"welcome",\n "client": "c1",\n "protocol": 1\n}')
   })
 
+  it('writes the welcome of a resumable session exactly as encodePush would, with and without resumed', () => {
+    const token = 'AbC-_9xyz'
+    expect(encodeWelcome('c1', undefined, { token })).toBe(encodePush('welcome', { client: 'c1', protocol: 1, resume: token }))
+    for (const resumed of [true, false]) {
+      expect(encodeWelcome('c1', undefined, { token, resumed })).toBe(encodePush('welcome', { client: 'c1', protocol: 1, resume: token, resumed }))
+    }
+    const spaced = { parse: JSON.parse, stringify: (value: unknown) => JSON.stringify(value, null, 1) }
+    expect(encodeWelcome('c1', spaced, { token, resumed: false })).toBe(encodePush('welcome', { client: 'c1', protocol: 1, resume: token, resumed: false }, spaced))
+  })
+
   it('converts names between spellings', () => {
     expect(slashName('a:b:c')).toBe('a/b/c')
     expect(colonName('a/b/c')).toBe('a:b:c')
