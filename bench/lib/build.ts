@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
@@ -56,14 +56,23 @@ export class Builder {
 }
 
 const OWN_LIB = path.join(ROOT, 'lib')
+const OWN_ENTRY = path.join(ROOT, 'index')
+
+/** The package entry of the checkout whose `lib/` is `lib`: its root index.ts, or lib/index.ts before the entry moved there. */
+function entryOf(lib: string): string {
+  const root = path.dirname(lib)
+  return existsSync(path.join(root, 'index.ts')) ? path.join(root, 'index') : path.join(lib, 'index')
+}
 
 /**
  * A copy of `entry` in `dir` whose relative imports are absolute, those of this checkout's `lib/`
- * pointing into `lib` (another checkout's) instead: esbuild then builds the same target against it.
+ * and of the package entry pointing into `lib` (another checkout's) instead: esbuild then builds the
+ * same target against it.
  */
 function withLibFrom(entry: string, lib: string, dir: string, name: string): string {
   const source = readFileSync(entry, 'utf8').replace(/(from\s+')(\.{1,2}\/[^']*)(')/g, (_match, before: string, specifier: string, after: string) => {
     const resolved = path.resolve(path.dirname(entry), specifier)
+    if (resolved === OWN_ENTRY) return before + entryOf(lib) + after
     const inOwnLib = resolved === OWN_LIB || resolved.startsWith(OWN_LIB + path.sep)
     return before + (inOwnLib ? path.join(lib, path.relative(OWN_LIB, resolved)) : resolved) + after
   })
