@@ -22,7 +22,11 @@ export class Outbox {
   private lastChannel: string | undefined
   private lastQueue: unknown[] = []
   private scheduled = false
+  /** Messages numbered so far: the `seq` of the last one (lib/adapters/redis-wire.ts). */
+  private seq = 0
   private readonly flushNow = (): void => this.flush()
+  /** Told of every message as it leaves, while set (a session handoff records this node's pushes). */
+  tap: ((seq: number, flat: readonly unknown[]) => void) | undefined
 
   constructor(
     private readonly cmd: Redis,
@@ -47,6 +51,11 @@ export class Outbox {
     setImmediate(this.flushNow)
   }
 
+  /** The number of the last message published (sent or failed): every push added before is in one numbered so far, once flushed. */
+  get sent(): number {
+    return this.seq
+  }
+
   /** Publishes what is waiting, one message per channel (also called when the adapter stops). */
   flush(): void {
     this.scheduled = false
@@ -67,13 +76,16 @@ export class Outbox {
   private publish(channel: string, queue: unknown[]): void {
     const count = queue.length / 4
     if (this.cmd.status !== 'ready') {
+      this.seq++
       this.counters.publishFailed += count
       this.trouble.report('publish', undefined, 'Redis is unreachable: a push to other nodes was dropped')
       return
     }
+    const seq = ++this.seq
+    if (this.tap !== undefined) this.tap(seq, queue)
     const message = count === 1
-      ? encodeOne(this.origin, queue[0] as PushKind, queue[1] as string | string[], queue[2] as string | undefined, queue[3] as string)
-      : encodeBatch(this.origin, queue, count)
+      ? encodeOne(this.origin, queue[0] as PushKind, queue[1] as string | string[], queue[2] as string | undefined, queue[3] as string, seq)
+      : encodeBatch(this.origin, queue, count, seq)
     this.counters.published += count
     this.cmd.publish(channel, message).catch((err: unknown) => {
       this.counters.published -= count

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import { EVERYONE, type Adapter, type AdapterHost, type OrderedPush } from './adapter'
 import { OrderedPushes } from './ordered-pushes'
 import { closeConnection, describeError, openConnection, TroubleLog, type ConnectionRole } from './redis-connection'
+import { RedisHandoff } from './redis-handoff'
 import { RedisNames } from './redis-names'
 import { Outbox } from './redis-outbox'
 import { RedisPresence } from './redis-presence'
@@ -147,9 +148,14 @@ class RedisBus implements RedisAdapter {
       this.counters.received++
       this.running?.host.deliverLocal(rooms, frame, except)
     },
+    handoff: (origin, to, body) => this.handoff.heard(origin, to, body),
   }
+  /** Moves resumable sessions between nodes (resume on any node). */
+  readonly handoff: RedisHandoff
 
-  constructor(private readonly settings: Settings) {}
+  constructor(private readonly settings: Settings) {
+    this.handoff = new RedisHandoff(() => this.running, settings.names, this.sink)
+  }
 
   async start(host: AdapterHost): Promise<void> {
     if (this.running !== undefined) throw new Error('redisAdapter: already started')
@@ -262,7 +268,10 @@ class RedisBus implements RedisAdapter {
         run.subscribing = run.subscriptions.connected()
       })
       // What was published while the subscription is down never comes back: waiting writers get theirs directly.
-      redis.on('close', () => run.subscriptions.disconnected())
+      redis.on('close', () => {
+        run.subscriptions.disconnected()
+        this.handoff.disconnected()
+      })
       return
     }
     redis.on('ready', () => {
@@ -280,7 +289,9 @@ class RedisBus implements RedisAdapter {
 
   private received(run: Running, message: string): void {
     if (this.running !== run) return
-    if (decodeMessage(message, run.host.nodeId, this.sink) >= 0) return
+    // While a session moves here, every push is read through the handoff's record, this node's own too.
+    const read = this.handoff.active ? decodeMessage(message, '', this.handoff.sink) : decodeMessage(message, run.host.nodeId, this.sink)
+    if (read >= 0) return
     this.counters.malformed++
     run.trouble.report('malformed', undefined, 'dropped a message of unknown shape on a push channel')
   }

@@ -77,6 +77,26 @@ export class Session implements ResumeSession {
     this.connection.write(frame)
   }
 
+  /** Requests of this session still being worked on. */
+  get running(): number {
+    return this.replies.running
+  }
+
+  /** The kept replies and the requests still running, for a move to another node. */
+  exportReplies(): { answered: [Ref, string][]; running: Ref[] } {
+    return this.replies.export()
+  }
+
+  /**
+   * Continues a session that moved here from another node: its connection generation there, the
+   * pushes its client will have had once given the missed ones, and its kept replies.
+   */
+  continueFrom(epoch: number, pushes: number, answered: readonly (readonly [Ref, string])[], running: readonly Ref[]): void {
+    this.epoch = epoch + 1
+    this.pushes.continueAfter(pushes)
+    this.replies.adopt(answered, running, epoch)
+  }
+
   /** Whether a client that has received `seen` pushes can be given every one it missed. */
   canReplay(seen: number): boolean {
     return this.pushes.canReplay(seen)
