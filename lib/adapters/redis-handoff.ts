@@ -165,9 +165,13 @@ export class RedisHandoff implements HandoffBus {
   }
 
   private record(origin: string, seq: number, rooms: string | readonly string[] | undefined, client: string | undefined, frame: string): void {
-    if (origin === this.self() && seq > this.heardOwn) this.heardOwn = seq
     const push: CapturedPush = { origin, seq, rooms, client, frame }
-    for (const capture of this.captures) capture.add(push)
+    const own = origin === this.self()
+    if (own && seq > this.heardOwn) this.heardOwn = seq
+    for (const capture of this.captures) {
+      capture.add(push)
+      if (own) capture.unheard.delete(seq)
+    }
   }
 
   /** This node sent a message while capturing: kept until heard back, as it may belong after the mark. */

@@ -21,8 +21,8 @@ export interface SessionLimits {
 export class Session implements ResumeSession {
   /** The resume token the client holds now; a new one is issued with every welcome. */
   token: string
-  /** Live (a socket is open), parked (waiting for a resume), claimed (a resume is being accepted) or ended. */
-  status: 'live' | 'parked' | 'claimed' | 'ended' = 'live'
+  /** Live (a socket is open), parked (waiting for a resume), claimed (a resume is being accepted), moved (to another node) or ended. */
+  status: 'live' | 'parked' | 'claimed' | 'moved' | 'ended' = 'live'
   /** The connection pushes go to: the newest one. */
   connection: Connection
   /** Connection generation: 0 for the first socket, one more for every resume. */
@@ -72,7 +72,7 @@ export class Session implements ResumeSession {
    * here: replies are written to their own socket (Connection.write), and the client counts pushes only.
    */
   deliver(frame: Outgoing): void {
-    if (this.status === 'ended') return
+    if (this.status === 'ended' || this.status === 'moved') return
     this.pushes.append(frame)
     this.connection.write(frame)
   }

@@ -164,7 +164,7 @@ export class Sessions implements ResumeLayer, HandoffHost {
   surrender(token: string, seen: number, user: User | undefined): Session | undefined {
     let session = this.live.get(token)
     if (session === undefined) session = this.parking.claim(token)
-    if (session === undefined || session.status === 'ended' || session.status === 'claimed') return undefined
+    if (session === undefined || (session.status !== 'live' && session.status !== 'parked')) return undefined
     const wasLive = session.status === 'live'
     if (!sameUser(session.connection.user, user) || !session.canReplay(seen)) {
       // The client will start over with a new id: this session has nobody left to resume it.
@@ -191,7 +191,8 @@ export class Sessions implements ResumeLayer, HandoffHost {
 
   /** A claimed session moved to another node: it ends here quietly (HandoffHost). */
   movedAway(session: Session): void {
-    session.status = 'ended'
+    // Its socket may close after this (a live session's was cut): 'moved' keeps that close quiet.
+    session.status = 'moved'
     session.clear()
     this.host.movedAway(session.connection)
   }
@@ -267,7 +268,7 @@ export class Sessions implements ResumeLayer, HandoffHost {
   closed(connection: Connection, code: number, reason: string): boolean {
     const session = connection.session
     if (!(session instanceof Session)) return false
-    if (session.connection !== connection || session.status === 'claimed' || session.status === 'parked') return true
+    if (session.connection !== connection || session.status === 'claimed' || session.status === 'parked' || session.status === 'moved') return true
     this.live.delete(session.token)
     if (session.status === 'ended') {
       session.clear()
