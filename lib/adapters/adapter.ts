@@ -55,6 +55,8 @@ export interface PushCapture {
  * in the shared channel's order, and a record of the pushes heard from a marked point of it on.
  */
 export interface HandoffBus {
+  /** Turns handoffs on (the app keeps sessions): from now on this node numbers the messages it publishes. */
+  enable(): void
   /** Sends a handoff message to node `to`, after everything this node published before. */
   send(to: string, body: string): void
   /** Sends a handoff message to node `to` and records every push this node hears after it (its own included). */

@@ -56,6 +56,8 @@ class Capture implements PushCapture {
  * sends meanwhile (by message number) so that none it sent before the end is missed.
  */
 export class RedisHandoff implements HandoffBus {
+  /** Whether the app keeps sessions (`enable()`): this node's messages are numbered then. */
+  enabled = false
   private readonly captures = new Set<Capture>()
   /** The highest number of this node's own messages heard back while capturing. */
   private heardOwn = 0
@@ -97,6 +99,12 @@ export class RedisHandoff implements HandoffBus {
       for (const capture of this.captures) if (!capture.started && capture.mark === body) capture.started = true
     }
     if (to === run.host.nodeId) run.host.handoff?.(origin, body)
+  }
+
+  enable(): void {
+    this.enabled = true
+    const run = this.running()
+    if (run !== undefined) run.outbox.numbered = true
   }
 
   send(to: string, body: string): void {

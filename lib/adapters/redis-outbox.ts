@@ -34,6 +34,8 @@ export class Outbox {
     private readonly trouble: TroubleLog,
     /** Where it counts pushes sent and dropped (the adapter's counters). */
     private readonly counters: OutboxCounters,
+    /** Whether messages carry their number (`seq`): only when sessions may move between nodes, as older nodes cannot read it. */
+    public numbered = false,
   ) {}
 
   /** Queues a push to rooms (`kind` r) or one client (`kind` c, `target` its id) for the end of this turn. */
@@ -76,13 +78,13 @@ export class Outbox {
   private publish(channel: string, queue: unknown[]): void {
     const count = queue.length / 4
     if (this.cmd.status !== 'ready') {
-      this.seq++
+      if (this.numbered) this.seq++
       this.counters.publishFailed += count
       this.trouble.report('publish', undefined, 'Redis is unreachable: a push to other nodes was dropped')
       return
     }
-    const seq = ++this.seq
-    if (this.tap !== undefined) this.tap(seq, queue)
+    const seq = this.numbered ? ++this.seq : undefined
+    if (seq !== undefined && this.tap !== undefined) this.tap(seq, queue)
     const message = count === 1
       ? encodeOne(this.origin, queue[0] as PushKind, queue[1] as string | string[], queue[2] as string | undefined, queue[3] as string, seq)
       : encodeBatch(this.origin, queue, count, seq)

@@ -10,8 +10,9 @@
  *   frames concatenated in that order (lengths in UTF-16 code units, as JavaScript counts them);
  * - `["h", origin, to]\n<body>`: a session handoff message for node `to` (resume on any node).
  *
- * `seq` numbers the messages a node publishes (1, 2, …): a node taking over a resumed session
- * tells by it which of the old node's pushes the session already had (lib/resume/handoff.ts).
+ * `seq` numbers the messages a node publishes (1, 2, …) when its app has resume on: a node taking
+ * over a resumed session tells by it which of the old node's pushes the session already had
+ * (lib/resume/handoff.ts). Nodes of versions before it drop numbered messages as malformed.
  */
 
 /** A push to rooms, to one client, or an ordered push (see the file's TSDoc). */

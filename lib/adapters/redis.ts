@@ -160,6 +160,8 @@ class RedisBus implements RedisAdapter {
   async start(host: AdapterHost): Promise<void> {
     if (this.running !== undefined) throw new Error('redisAdapter: already started')
     if (host.nodeId.includes('|')) throw new Error('redisAdapter: a node id must not contain "|"')
+    // A resume token is `<node id>.<random>` (lib/resume/handoff.ts).
+    if (host.nodeId.includes('.')) throw new Error('redisAdapter: a node id must not contain "."')
     const { url, redis, names, leaseMs, roomChannels } = this.settings
     const log = host.log.child({ adapter: 'redis', node: host.nodeId })
     const trouble = new TroubleLog(log, () => this.stats())
@@ -168,7 +170,7 @@ class RedisBus implements RedisAdapter {
     const run: Running = {
       host, cmd, sub, log, trouble,
       presence: new RedisPresence(cmd, host, names, leaseMs, log, trouble, this.counters),
-      outbox: new Outbox(cmd, host.nodeId, trouble, this.counters),
+      outbox: new Outbox(cmd, host.nodeId, trouble, this.counters, this.handoff.enabled),
       subscriptions: new Subscriptions(sub, host, names, roomChannels, trouble,
         (channel) => this.ordered.unsubscribed(channel), () => this.ordered.subscribed()),
       everReady: false,

@@ -109,6 +109,7 @@ export class Sessions implements ResumeLayer, HandoffHost {
       maxReplyBytes: positive('resume.maxReplyBytes', options.maxReplyBytes ?? 64 * 1024),
     }
     this.handoff = host.handoffBus === undefined ? undefined : new Handoff(this, host.handoffBus)
+    host.handoffBus?.enable()
   }
 
   /** This node's id (HandoffHost). */
