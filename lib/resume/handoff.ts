@@ -166,6 +166,12 @@ export class Handoff {
     this.giving.delete(claim)
     clearTimeout(giving.timer)
     const { session, seen } = giving
+    if (!session.canReplay(seen)) {
+      // Pushes kept coming while its requests settled, past what the log holds: it cannot move whole.
+      this.send(to, { t: 'refused', claim })
+      this.host.abandoned(session)
+      return
+    }
     let snapshot: MovedSession
     try {
       const { answered, running } = session.exportReplies()

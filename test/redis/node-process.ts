@@ -24,7 +24,8 @@ const docs = redisStore<Doc>({ url, prefix: `${prefix}docs:` })
 const app = talk({
   adapter,
   presenceEvents: process.env.TALK_PRESENCE_EVENTS === '1',
-  resume: process.env.TALK_RESUME === '1',
+  // A log long enough for the resume tests' writers, which push as fast as they can while a session moves.
+  resume: process.env.TALK_RESUME === '1' ? { maxPushes: 10_000 } : false,
   logger: pino({ level: process.env.TALK_NODE_LOG ?? 'error' }, pino.destination(2)),
 })
 

@@ -68,22 +68,38 @@ describeRedis('resume on any node', (source) => {
     ['room channels', true],
   ])('moves a session to another node mid-stream (%s): same id, state and rooms, every push once in order, the in-flight request run once', async (_name, roomChannels) => {
     settings.roomChannels = roomChannels
+    settings.presenceEvents = true
     const [a, b, c] = await Promise.all([start(), start(), start()])
+    // A member of the room on A watches presence: the move must not show as a leave (nor a second join).
+    const watcher = await connect(a.url, FAST)
+    clients.push(watcher)
+    await watcher.request('room/join', { room: 'r' })
+    const presence: string[] = []
+    watcher.on('presence:join', (push: unknown) => presence.push(`join ${(push as { client: string }).client}`))
+    watcher.on('presence:leave', (push: unknown) => presence.push(`leave ${(push as { client: string }).client}`))
     const { client, proxy } = await throughProxy(a)
     const id = client.id
     await client.request('document/create', { id: 'moving' })
     await client.request('room/join', { room: 'r' })
-    const said: number[] = []
-    client.on('room:said', (push: unknown) => said.push(Number((push as { text: string }).text)))
-    const writer = await TestClient.connect(c.url)
-    clients.push(writer)
-    const total = 300
-    let sent = 0
-    const writing = (async () => {
-      // The writer on node C numbers its pushes; each is sent once its predecessor was accepted.
-      for (; sent < total; sent++) await writer.request('room/say', { room: 'r', text: String(sent) })
-    })()
-    while (said.length < 50) await next(client, 'room:said')
+    // A writer on each node numbers its pushes (each sent once its predecessor was accepted): C's
+    // cross the move from outside, A's are delivered by the node the session leaves, B's by the one it joins.
+    const said = new Map<string, number[]>([['a', []], ['b', []], ['c', []]])
+    let heard = 0
+    client.on('room:said', (push: unknown) => {
+      const [writer = '', n = ''] = (push as { text: string }).text.split(':')
+      said.get(writer)?.push(Number(n))
+      heard++
+    })
+    // They write until told to stop, after the move: pushes flow before, during and after it.
+    let stop = false
+    const writing = Promise.all(([['a', a], ['b', b], ['c', c]] as const).map(async ([name, node]) => {
+      const writer = await TestClient.connect(node.url)
+      clients.push(writer)
+      let i = 0
+      for (; !stop; i++) await writer.request('room/say', { room: 'r', text: `${name}:${i}` })
+      return [name, Array.from({ length: i }, (_, n) => n)] as const
+    }))
+    while (heard < 60) await next(client, 'room:said')
 
     // A request in flight on A when the client's socket drops: the proxy sends the client to B.
     const started = next(client, 'work:started')
@@ -95,16 +111,21 @@ describeRedis('resume on any node', (source) => {
     expect(await reconnected).toEqual({ client: id, resumed: true })
     expect(await inFlight).toEqual({ key: 'k1', run: 1 })
 
-    await writing
-    while (said.length < total) await next(client, 'room:said')
-    expect(said).toEqual(Array.from({ length: total }, (_, i) => i))
+    const afterMove = heard
+    while (heard < afterMove + 90) await next(client, 'room:said')
+    stop = true
+    const expected = Object.fromEntries(await writing)
+    const total = Object.values(expected).reduce((sum, numbers) => sum + numbers.length, 0)
+    while (heard < total) await next(client, 'room:said')
+    expect(Object.fromEntries(said)).toEqual(expected)
     expect(client.id).toBe(id)
     // The handler ran once, on A: the retry on B was answered from the reply cache it brought along.
     expect(await client.request('work/runs', { key: 'k1' })).toEqual({ runs: 1 })
     // State (the open document) and rooms came along: node/create reads ctx.state.document.
     expect(await client.request('node/create', { type: 'task', data: 'on b' })).toEqual({ node: { id: 1, type: 'task', data: 'on b' } })
-    // Listed once, from B: A's entry left presence when the session moved.
-    expect(await client.request('presence/get', { room: 'r' })).toEqual({ members: [id] })
+    // Listed once, from B: A's entry left presence when the session moved, without a leave to the others.
+    expect(await client.request('presence/get', { room: 'r' })).toEqual({ members: [id, watcher.id].sort() })
+    expect(presence).toEqual([`join ${id}`])
     expect(a.alive && b.alive && c.alive).toBe(true)
   })
 
