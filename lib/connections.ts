@@ -5,6 +5,7 @@ import type { Dispatcher } from './dispatch'
 import { CLOSE, type TalkError } from './errors'
 import type { PendingHandshake } from './handshake'
 import type { Envelope } from './protocol'
+import type { HandoffBus } from './adapters/adapter'
 import type { Claim, SessionsHost } from './resume'
 import type { FanOut, Rooms } from './rooms'
 import type { JsonLimits } from './security/json-bounds'
@@ -38,6 +39,8 @@ export class Connections implements ConnectionHost, SessionsHost {
   readonly maxTurnMs: number
   readonly jsonLimits: JsonLimits
   readonly dropThreshold: number
+  readonly nodeId: string
+  readonly handoffBus: HandoffBus | undefined
   /** True once the app is closing: upgrades are refused and new requests answered UNAVAILABLE. */
   draining = false
 
@@ -53,6 +56,8 @@ export class Connections implements ConnectionHost, SessionsHost {
     limits: ConnectionLimits,
   ) {
     this.log = core.log
+    this.nodeId = core.nodeId
+    this.handoffBus = core.adapter.handoff
     this.codec = core.codec
     this.rooms = core.rooms
     this.maxQueue = limits.maxQueue
@@ -74,7 +79,7 @@ export class Connections implements ConnectionHost, SessionsHost {
       ws.close(CLOSE.GOING_AWAY, 'server is shutting down')
       return
     }
-    const resumed = claim?.session
+    const resumed = claim?.session ?? claim?.moved?.session
     const id = resumed?.id ?? this.generateId()
     const view = handshake.view()
     // The address is read on first use (a getpeername call); once the socket is gone it cannot be,
@@ -174,5 +179,15 @@ export class Connections implements ConnectionHost, SessionsHost {
   /** A session away from presence resumed. */
   present(connection: Connection): void {
     this.fanOut.present(connection)
+  }
+
+  /** A session moved to another node: out of its rooms here, quietly. */
+  movedAway(connection: Connection): void {
+    this.fanOut.moveAway(connection)
+  }
+
+  /** A session moved here: into its rooms. */
+  adopt(connection: Connection, rooms: readonly string[], absent: boolean): void {
+    for (const room of rooms) this.fanOut.adopt(connection, room, absent)
   }
 }

@@ -43,6 +43,13 @@ export function encodeFrame(text: string): EncodedFrame {
   return frame as EncodedFrame
 }
 
+/** The text a connection writes: `frame` itself, or an encoded frame's payload (to carry it to another node). */
+export function frameText(frame: Outgoing): string {
+  if (typeof frame === 'string') return frame
+  const short = frame[1]! & 0x7f
+  return frame.toString('utf8', short === 127 ? 10 : short === 126 ? 4 : 2)
+}
+
 /** Bytes of a frame's payload: the UTF-8 length of its text. */
 export function payloadBytes(frame: Outgoing): number {
   if (typeof frame === 'string') return Buffer.byteLength(frame)

@@ -168,6 +168,42 @@ export class FanOut implements ContextHost, AdapterHost {
     for (const room of connection.rooms) this.joined(connection, room)
   }
 
+  /**
+   * A session that moved here from another node takes a room: listed in presence here, with
+   * `presence:join` and `join` only if it had left presence there (others saw it leave).
+   */
+  adopt(connection: Connection, room: string, absent: boolean): void {
+    if (!this.core.rooms.join(room, connection)) return
+    connection.enter(room)
+    if (absent) return this.joined(connection, room)
+    try {
+      this.core.adapter.join(room, { id: connection.id, user: connection.user })
+    } catch (err) {
+      this.core.fault(err, undefined, 'adapter join failed')
+    }
+  }
+
+  /** A session moved to another node: it leaves its rooms here and presence, without `presence:leave` or `leave` (it is still there). */
+  moveAway(connection: Connection): void {
+    const away = this.core.rooms.isAway(connection.id)
+    for (const room of [...connection.rooms]) {
+      this.core.rooms.leave(room, connection.id)
+      connection.exit(room)
+      if (away) continue
+      try {
+        this.core.adapter.leave(room, connection.id)
+      } catch (err) {
+        this.core.fault(err, undefined, 'adapter leave failed')
+      }
+    }
+    this.core.rooms.show(connection.id)
+  }
+
+  /** A session handoff message from another node (AdapterHost): for the resume layer. */
+  handoff(from: string, body: string): void {
+    this.core.resume.handoffReceived(from, body)
+  }
+
   /** Members of a room across every node the adapter reaches. */
   presence(room: string): Promise<PresenceEntry[]> {
     return this.core.adapter.members(room)

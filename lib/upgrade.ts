@@ -9,6 +9,7 @@ import { assertUncompressed } from './frames'
 import { readHandshake, rejectUpgrade, type HandshakeHook, type PendingHandshake } from './handshake'
 import type { AttachOptions } from './options'
 import { PROTOCOL_TOKEN_PREFIX } from './protocol'
+import type { Claim } from './resume'
 import type { HandshakeGuard } from './security/guard'
 
 /** A server Talk serves upgrades on, and whether Talk made it (`listen()`) and so closes it. */
@@ -177,8 +178,15 @@ export class Upgrader {
    * claims its session first (lib/resume/); the claim goes back if the socket is gone.
    */
   private open(req: IncomingMessage, socket: Duplex, head: Buffer, handshake: PendingHandshake): void {
+    const claim = this.core.resume.claim(handshake)
+    // A session on another node: the upgrade waits for it to move here (or not), then opens.
+    if (claim instanceof Promise) void claim.then((moved) => this.accept(req, socket, head, handshake, moved))
+    else this.accept(req, socket, head, handshake, claim)
+  }
+
+  /** Upgrades the socket with its claim (given back if the socket is gone). */
+  private accept(req: IncomingMessage, socket: Duplex, head: Buffer, handshake: PendingHandshake, claim: Claim | undefined): void {
     const resume = this.core.resume
-    const claim = resume.claim(handshake)
     let accepted = false
     if (!socket.destroyed) {
       // ws's 101 answer, the welcome and whatever 'connection' listeners send leave in one write.

@@ -23,6 +23,48 @@ export interface AdapterHost {
   localRooms(): Iterable<string>
   /** A member of a room on another node is gone without leaving (its node died): the host may push `presence:leave`. */
   memberLeft(room: string, entry: PresenceEntry): void
+  /** A session handoff message (see `HandoffBus`) from node `from` for this node, in the shared channel's order. */
+  handoff?(from: string, body: string): void
+}
+
+/** A push a node heard while a `PushCapture` was recording: where it came from and where it goes. */
+export interface CapturedPush {
+  /** The node that sent it. */
+  readonly origin: string
+  /** The number of its message on that node, 0 when it had none (an ordered push). */
+  readonly seq: number
+  /** The rooms it goes to, or undefined for a push to one client. */
+  readonly rooms: string | readonly string[] | undefined
+  /** The client it goes to (a push to one client), or the client it skips (a push to rooms). */
+  readonly client: string | undefined
+  readonly frame: string
+}
+
+/** Records the pushes a node hears, in the order it hears them, from a point in the shared channel's order. */
+export interface PushCapture {
+  /**
+   * Stops recording; returns what was recorded, or undefined when the record has a hole (it never
+   * started, the subscription dropped, or it outgrew its bound). This node's own pushes sent before
+   * the call that it has not heard back yet are at the end, in the order it sent them.
+   */
+  stop(): CapturedPush[] | undefined
+}
+
+/**
+ * Carries resumable sessions between nodes (resume on any node, lib/resume/handoff.ts): messages
+ * in the shared channel's order, and a record of the pushes heard from a marked point of it on.
+ */
+export interface HandoffBus {
+  /** Turns handoffs on (the app keeps sessions): from now on this node numbers the messages it publishes. */
+  enable(): void
+  /** Sends a handoff message to node `to`, after everything this node published before. */
+  send(to: string, body: string): void
+  /** Sends a handoff message to node `to` and records every push this node hears after it (its own included). */
+  mark(to: string, body: string): PushCapture
+  /** Resolves once this node hears the rooms' pushes (with room channels: their channels subscribed), false after `timeoutMs`. */
+  listen(rooms: readonly string[], timeoutMs: number): Promise<boolean>
+  /** Publishes what waits to be, then returns the number of this node's last message (the `seq` of `CapturedPush`). */
+  flush(): number
 }
 
 /**
@@ -72,4 +114,6 @@ export interface Adapter {
   stop(): Promise<void>
   /** Counters for logs and metrics (an adapter with nothing to count may leave it out). */
   stats?(): Readonly<Record<string, number>>
+  /** Moves resumable sessions between nodes; absent when the adapter cannot (then resume stays on its node). */
+  readonly handoff?: HandoffBus
 }

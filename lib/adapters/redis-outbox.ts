@@ -22,7 +22,11 @@ export class Outbox {
   private lastChannel: string | undefined
   private lastQueue: unknown[] = []
   private scheduled = false
+  /** Messages numbered so far: the `seq` of the last one (lib/adapters/redis-wire.ts). */
+  private seq = 0
   private readonly flushNow = (): void => this.flush()
+  /** Told of every message as it leaves, while set (a session handoff records this node's pushes). */
+  tap: ((seq: number, flat: readonly unknown[]) => void) | undefined
 
   constructor(
     private readonly cmd: Redis,
@@ -30,6 +34,8 @@ export class Outbox {
     private readonly trouble: TroubleLog,
     /** Where it counts pushes sent and dropped (the adapter's counters). */
     private readonly counters: OutboxCounters,
+    /** Whether messages carry their number (`seq`): only when sessions may move between nodes, as older nodes cannot read it. */
+    public numbered = false,
   ) {}
 
   /** Queues a push to rooms (`kind` r) or one client (`kind` c, `target` its id) for the end of this turn. */
@@ -45,6 +51,11 @@ export class Outbox {
     this.scheduled = true
     // After the I/O callbacks of this turn: every request read in one go publishes in one message.
     setImmediate(this.flushNow)
+  }
+
+  /** The number of the last message published (sent or failed): every push added before is in one numbered so far, once flushed. */
+  get sent(): number {
+    return this.seq
   }
 
   /** Publishes what is waiting, one message per channel (also called when the adapter stops). */
@@ -67,13 +78,16 @@ export class Outbox {
   private publish(channel: string, queue: unknown[]): void {
     const count = queue.length / 4
     if (this.cmd.status !== 'ready') {
+      if (this.numbered) this.seq++
       this.counters.publishFailed += count
       this.trouble.report('publish', undefined, 'Redis is unreachable: a push to other nodes was dropped')
       return
     }
+    const seq = this.numbered ? ++this.seq : undefined
+    if (seq !== undefined && this.tap !== undefined) this.tap(seq, queue)
     const message = count === 1
-      ? encodeOne(this.origin, queue[0] as PushKind, queue[1] as string | string[], queue[2] as string | undefined, queue[3] as string)
-      : encodeBatch(this.origin, queue, count)
+      ? encodeOne(this.origin, queue[0] as PushKind, queue[1] as string | string[], queue[2] as string | undefined, queue[3] as string, seq)
+      : encodeBatch(this.origin, queue, count, seq)
     this.counters.published += count
     this.cmd.publish(channel, message).catch((err: unknown) => {
       this.counters.published -= count

@@ -87,6 +87,17 @@ export class Subscriptions {
     if (this.sub.status === 'ready') void this.subscribe([channel])
   }
 
+  /**
+   * Subscribes a room's channel for a member about to join (a session moving here): it lingers as
+   * if just left, so it stays if the member joins. Returns the channel, undefined without room channels.
+   */
+  hold(room: string): string | undefined {
+    if (!this.roomChannels) return undefined
+    this.watch(room)
+    this.release(room)
+    return this.names.roomChannel(room)
+  }
+
   /** A local member left a room: its channel is dropped a little later if the room has no member here by then. */
   release(room: string): void {
     if (!this.roomChannels) return

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import { EVERYONE, type Adapter, type AdapterHost, type OrderedPush } from './adapter'
 import { OrderedPushes } from './ordered-pushes'
 import { closeConnection, describeError, openConnection, TroubleLog, type ConnectionRole } from './redis-connection'
+import { RedisHandoff } from './redis-handoff'
 import { RedisNames } from './redis-names'
 import { Outbox } from './redis-outbox'
 import { RedisPresence } from './redis-presence'
@@ -147,13 +148,20 @@ class RedisBus implements RedisAdapter {
       this.counters.received++
       this.running?.host.deliverLocal(rooms, frame, except)
     },
+    handoff: (origin, to, body) => this.handoff.heard(origin, to, body),
   }
+  /** Moves resumable sessions between nodes (resume on any node). */
+  readonly handoff: RedisHandoff
 
-  constructor(private readonly settings: Settings) {}
+  constructor(private readonly settings: Settings) {
+    this.handoff = new RedisHandoff(() => this.running, settings.names, this.sink)
+  }
 
   async start(host: AdapterHost): Promise<void> {
     if (this.running !== undefined) throw new Error('redisAdapter: already started')
     if (host.nodeId.includes('|')) throw new Error('redisAdapter: a node id must not contain "|"')
+    // A resume token is `<node id>.<random>` (lib/resume/handoff.ts).
+    if (host.nodeId.includes('.')) throw new Error('redisAdapter: a node id must not contain "."')
     const { url, redis, names, leaseMs, roomChannels } = this.settings
     const log = host.log.child({ adapter: 'redis', node: host.nodeId })
     const trouble = new TroubleLog(log, () => this.stats())
@@ -162,7 +170,7 @@ class RedisBus implements RedisAdapter {
     const run: Running = {
       host, cmd, sub, log, trouble,
       presence: new RedisPresence(cmd, host, names, leaseMs, log, trouble, this.counters),
-      outbox: new Outbox(cmd, host.nodeId, trouble, this.counters),
+      outbox: new Outbox(cmd, host.nodeId, trouble, this.counters, this.handoff.enabled),
       subscriptions: new Subscriptions(sub, host, names, roomChannels, trouble,
         (channel) => this.ordered.unsubscribed(channel), () => this.ordered.subscribed()),
       everReady: false,
@@ -262,7 +270,10 @@ class RedisBus implements RedisAdapter {
         run.subscribing = run.subscriptions.connected()
       })
       // What was published while the subscription is down never comes back: waiting writers get theirs directly.
-      redis.on('close', () => run.subscriptions.disconnected())
+      redis.on('close', () => {
+        run.subscriptions.disconnected()
+        this.handoff.disconnected()
+      })
       return
     }
     redis.on('ready', () => {
@@ -280,7 +291,9 @@ class RedisBus implements RedisAdapter {
 
   private received(run: Running, message: string): void {
     if (this.running !== run) return
-    if (decodeMessage(message, run.host.nodeId, this.sink) >= 0) return
+    // While a session moves here, every push is read through the handoff's record, this node's own too.
+    const read = this.handoff.active ? decodeMessage(message, '', this.handoff.sink) : decodeMessage(message, run.host.nodeId, this.sink)
+    if (read >= 0) return
     this.counters.malformed++
     run.trouble.report('malformed', undefined, 'dropped a message of unknown shape on a push channel')
   }

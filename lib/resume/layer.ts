@@ -43,8 +43,11 @@ export const NO_SESSION: ResumeSession = Object.freeze({
 export interface ResumeLayer {
   /** Whether a connection may outlive its socket (a parked session): its address is then read at the open. */
   readonly parks: boolean
-  /** Claims the session a resume request in the upgrade asks for; undefined when it asked for none. */
-  claim(handshake: HandshakeInfo & { user: User | undefined }): Claim | undefined
+  /**
+   * Claims the session a resume request in the upgrade asks for; undefined when it asked for none.
+   * A promise when the session is on another node (resume on any node): the upgrade waits for it.
+   */
+  claim(handshake: HandshakeInfo & { user: User | undefined }): Claim | Promise<Claim> | undefined
   /** Gives a claim back when its upgrade failed. */
   release(claim: Claim | undefined): void
   /** Writes a new connection's welcome; a resumed one takes over its session and gets the pushes it missed. */
@@ -55,6 +58,8 @@ export interface ResumeLayer {
   parkedConnection(id: string): Connection | undefined
   /** Ends every parked session (the app is closing). */
   stop(): void
+  /** A session handoff message from node `from` (the adapter's `HandoffBus`): ignored when sessions cannot move. */
+  handoffReceived(from: string, body: string): void
 }
 
 /** Resume off: a plain welcome, nothing claimed, parked or kept. */
@@ -82,6 +87,8 @@ class NoResume implements ResumeLayer {
   }
 
   stop(): void {}
+
+  handoffReceived(): void {}
 }
 
 /** The resume layer of an app with resume off: a plain welcome written in `codec`, nothing kept. */

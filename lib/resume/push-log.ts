@@ -63,6 +63,11 @@ export class PushLog {
     while (this.count > 0 && this.first <= seen) this.dropOldest()
   }
 
+  /** Numbers the next push `sent + 1` (a session moved from another node, where `sent` were sent); only while empty. */
+  continueAfter(sent: number): void {
+    if (this.count === 0 && Number.isSafeInteger(sent) && sent >= 0) this.first = sent + 1
+  }
+
   /** Forgets every logged push (the session ended); the numbering goes on. */
   clear(): void {
     while (this.count > 0) this.dropOldest()

@@ -90,6 +90,42 @@ export class ReplyCache {
     }
   }
 
+  /** Requests still being worked on (no reply yet). */
+  get running(): number {
+    let running = 0
+    for (const entry of this.replies.values()) if (entry.frame === undefined) running++
+    return running
+  }
+
+  /** The replies kept, by ref, and the refs still being worked on: what a session moving to another node takes along. */
+  export(): { answered: [Ref, string][]; running: Ref[] } {
+    const answered: [Ref, string][] = []
+    const running: Ref[] = []
+    for (const [ref, entry] of this.replies) {
+      if (entry.frame === undefined) running.push(ref)
+      else answered.push([ref, entry.frame])
+    }
+    return { answered, running }
+  }
+
+  /**
+   * Takes over the replies of a session that moved here from another node, as kept on connection
+   * generation `epoch`. A request still running there when it moved is answered TIMEOUT on a retry:
+   * its outcome is not known here, and running it again could do the work twice.
+   */
+  adopt(answered: readonly (readonly [Ref, string])[], running: readonly Ref[], epoch: number): void {
+    for (const [ref, frame] of answered) {
+      const bytes = Buffer.byteLength(frame)
+      this.replies.set(ref, { epoch, frame, bytes, retried: false })
+      this.size += bytes
+    }
+    for (const ref of running) {
+      const frame = encodeError(ref, new TalkError('TIMEOUT', 'The request was still running when the session moved to this server; its outcome is unknown'), this.codec)
+      this.replies.set(ref, { epoch, frame, bytes: Buffer.byteLength(frame), retried: false })
+    }
+    this.trim()
+  }
+
   /** Forgets every kept reply (the session ended). */
   clear(): void {
     this.replies.clear()

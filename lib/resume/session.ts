@@ -21,8 +21,8 @@ export interface SessionLimits {
 export class Session implements ResumeSession {
   /** The resume token the client holds now; a new one is issued with every welcome. */
   token: string
-  /** Live (a socket is open), parked (waiting for a resume), claimed (a resume is being accepted) or ended. */
-  status: 'live' | 'parked' | 'claimed' | 'ended' = 'live'
+  /** Live (a socket is open), parked (waiting for a resume), claimed (a resume is being accepted), moved (to another node) or ended. */
+  status: 'live' | 'parked' | 'claimed' | 'moved' | 'ended' = 'live'
   /** The connection pushes go to: the newest one. */
   connection: Connection
   /** Connection generation: 0 for the first socket, one more for every resume. */
@@ -72,9 +72,29 @@ export class Session implements ResumeSession {
    * here: replies are written to their own socket (Connection.write), and the client counts pushes only.
    */
   deliver(frame: Outgoing): void {
-    if (this.status === 'ended') return
+    if (this.status === 'ended' || this.status === 'moved') return
     this.pushes.append(frame)
     this.connection.write(frame)
+  }
+
+  /** Requests of this session still being worked on. */
+  get running(): number {
+    return this.replies.running
+  }
+
+  /** The kept replies and the requests still running, for a move to another node. */
+  exportReplies(): { answered: [Ref, string][]; running: Ref[] } {
+    return this.replies.export()
+  }
+
+  /**
+   * Continues a session that moved here from another node: its connection generation there, the
+   * pushes its client will have had once given the missed ones, and its kept replies.
+   */
+  continueFrom(epoch: number, pushes: number, answered: readonly (readonly [Ref, string])[], running: readonly Ref[]): void {
+    this.epoch = epoch + 1
+    this.pushes.continueAfter(pushes)
+    this.replies.adopt(answered, running, epoch)
   }
 
   /** Whether a client that has received `seen` pushes can be given every one it missed. */

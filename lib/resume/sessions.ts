@@ -5,9 +5,12 @@ import { CLOSE } from '../errors'
 import { nonNegative, positive } from '../checks'
 import { encodeWelcome, RESUME_PARAM, SEEN_PARAM, type Codec } from '../protocol'
 import type { Rooms } from '../rooms'
+import type { HandoffBus } from '../adapters/adapter'
 import type { HandshakeInfo, User } from '../types'
+import { Handoff, type HandoffHost, type Moved } from './handoff'
 import type { ResumeLayer } from './layer'
 import { Parking } from './parking'
+import { sameUser } from './same-user'
 import { Session, type SessionLimits } from './session'
 
 /** Options of `talk({ resume })`: how long and how much of a dropped client's session is kept. */
@@ -44,12 +47,23 @@ export interface SessionsHost {
   absent(connection: Connection): void
   /** A session that had left presence resumed: it is listed in its rooms again. */
   present(connection: Connection): void
+  /** This node's id, and the adapter's way to move sessions between nodes (absent: resume stays on this node). */
+  readonly nodeId: string
+  readonly handoffBus: HandoffBus | undefined
+  /** A session moved to another node: it leaves its rooms here quietly (presence included, no events). */
+  movedAway(connection: Connection): void
+  /** A session moved here: it takes its rooms (listed in presence; with `join` pushes only if it had left presence). */
+  adopt(connection: Connection, rooms: readonly string[], absent: boolean): void
 }
 
-/** A resume request read from the upgrade URL: the session it claimed (if it could) and the client's push count. */
+/**
+ * A resume request read from the upgrade URL: the session it claimed (if it could) and the client's
+ * push count; `moved` when the session came from another node (resume on any node).
+ */
 export interface Claim {
   session: Session | undefined
   seen: number
+  moved?: Moved | undefined
 }
 
 /**
@@ -64,7 +78,7 @@ const PARKED = new Set<number>([1006, CLOSE.WILL_RESUME])
  * abnormally (the client stays a member of its rooms, pushes to it are logged), and hands it to the
  * connection that presents the token within the window, with every push it missed.
  */
-export class Sessions implements ResumeLayer {
+export class Sessions implements ResumeLayer, HandoffHost {
   /** How long a parked session is kept, in ms. */
   readonly window: number
   /** At most this many sessions are parked at once. */
@@ -77,6 +91,8 @@ export class Sessions implements ResumeLayer {
   private readonly parking = new Parking()
   /** Live sessions by their current token (a client may resume before its old socket is seen to die). */
   private readonly live = new Map<string, Session>()
+  /** Moves sessions between nodes, when the adapter can. */
+  private readonly handoff: Handoff | undefined
 
   constructor(
     private readonly host: SessionsHost,
@@ -92,6 +108,18 @@ export class Sessions implements ResumeLayer {
       maxReplies: positive('resume.maxReplies', options.maxReplies ?? 64),
       maxReplyBytes: positive('resume.maxReplyBytes', options.maxReplyBytes ?? 64 * 1024),
     }
+    this.handoff = host.handoffBus === undefined ? undefined : new Handoff(this, host.handoffBus)
+    host.handoffBus?.enable()
+  }
+
+  /** This node's id (HandoffHost). */
+  get nodeId(): string {
+    return this.host.nodeId
+  }
+
+  /** The log (HandoffHost). */
+  get log(): Logger {
+    return this.host.log
   }
 
   /** Sessions parked now. */
@@ -117,15 +145,29 @@ export class Sessions implements ResumeLayer {
    * cannot be handed over whole (unknown or expired token, other user, pushes lost past the log)
    * is not claimed: the client gets a fresh session.
    */
-  claim(handshake: HandshakeInfo & { user: User | undefined }): Claim | undefined {
+  claim(handshake: HandshakeInfo & { user: User | undefined }): Claim | Promise<Claim> | undefined {
     const token = handshake.query[RESUME_PARAM]
     if (token === undefined) return undefined
     const seen = Number(handshake.query[SEEN_PARAM] ?? '0')
+    const owner = Handoff.ownerOf(token)
+    if (this.handoff !== undefined && owner !== undefined && owner !== this.host.nodeId) {
+      // Issued by another node: the session moves here if that node still has it (lib/resume/handoff.ts).
+      return this.handoff.claim(owner, token, seen, handshake.user).then((moved) => ({ session: undefined, seen, moved }))
+    }
+    return { session: this.surrender(token, seen, handshake.user), seen }
+  }
+
+  /**
+   * Claims the session of a token for a resume (here, or on another node: HandoffHost); undefined
+   * when there is none to hand over whole (unknown or expired token, other user, pushes lost past
+   * the log). A live session's socket is cut first: the client saw it die before this node did.
+   */
+  surrender(token: string, seen: number, user: User | undefined): Session | undefined {
     let session = this.live.get(token)
     if (session === undefined) session = this.parking.claim(token)
-    if (session === undefined || session.status === 'ended' || session.status === 'claimed') return { session: undefined, seen }
+    if (session === undefined || (session.status !== 'live' && session.status !== 'parked')) return undefined
     const wasLive = session.status === 'live'
-    if (!sameUser(session.connection.user, handshake.user) || !session.canReplay(seen)) {
+    if (!sameUser(session.connection.user, user) || !session.canReplay(seen)) {
       // The client will start over with a new id: this session has nobody left to resume it.
       if (wasLive) {
         this.live.delete(session.token)
@@ -134,7 +176,7 @@ export class Sessions implements ResumeLayer {
       } else {
         this.end(session)
       }
-      return { session: undefined, seen }
+      return undefined
     }
     if (wasLive) {
       // The client saw its socket die before we did: the old socket is cut, its close ignored.
@@ -145,11 +187,35 @@ export class Sessions implements ResumeLayer {
       this.unpark(session)
       session.status = 'claimed'
     }
-    return { session, seen }
+    return session
+  }
+
+  /** A claimed session moved to another node: it ends here quietly (HandoffHost). */
+  movedAway(session: Session): void {
+    // Its socket may close after this (a live session's was cut): 'moved' keeps that close quiet.
+    session.status = 'moved'
+    session.clear()
+    this.host.movedAway(session.connection)
+  }
+
+  /** A claimed session was never taken by the node that claimed it: the client is gone (HandoffHost). */
+  abandoned(session: Session): void {
+    this.end(session)
+  }
+
+  /** A handoff message from another node (resume on any node). */
+  handoffReceived(from: string, body: string): void {
+    this.handoff?.received(from, body)
   }
 
   /** Gives a claimed session back when its upgrade failed: it waits out the rest of a window. */
   release(claim: Claim | undefined): void {
+    if (claim?.moved !== undefined) {
+      // Its old node let it go: with the socket gone before the welcome, the client starts afresh next time.
+      claim.moved.capture.stop()
+      this.host.log.debug({ client: claim.moved.session.id }, 'resume: a session moved here, but its socket closed first')
+      return
+    }
     const session = claim?.session
     if (session === undefined || session.status !== 'claimed') return
     this.park(session, session.closeCode || 1006, session.closeReason)
@@ -161,7 +227,8 @@ export class Sessions implements ResumeLayer {
    * state and rooms, and gets every push it missed right after the welcome, before any new one.
    */
   open(connection: Connection, claim: Claim | undefined): void {
-    const token = newToken()
+    const token = this.newToken()
+    if (claim?.moved !== undefined && this.openMoved(connection, claim.moved, token)) return
     if (claim?.session === undefined) {
       const fresh = new Session(connection, token, this.limits, this.host.codec)
       connection.session = fresh
@@ -202,7 +269,7 @@ export class Sessions implements ResumeLayer {
   closed(connection: Connection, code: number, reason: string): boolean {
     const session = connection.session
     if (!(session instanceof Session)) return false
-    if (session.connection !== connection || session.status === 'claimed' || session.status === 'parked') return true
+    if (session.connection !== connection || session.status === 'claimed' || session.status === 'parked' || session.status === 'moved') return true
     this.live.delete(session.token)
     if (session.status === 'ended') {
       session.clear()
@@ -214,6 +281,27 @@ export class Sessions implements ResumeLayer {
       return false
     }
     this.park(session, code, reason)
+    return true
+  }
+
+  /**
+   * Opens a session that moved here from another node: the pushes heard since the handoff's mark
+   * that the snapshot does not hold, the rooms, the welcome, the missed pushes, then those heard.
+   * False when the record of pushes has a hole (the client then gets a fresh session, same id).
+   */
+  private openMoved(connection: Connection, moved: Moved, token: string): boolean {
+    // Stopped before the rooms are joined, in the same turn: no push falls between the two.
+    const captured = moved.capture.stop()
+    if (captured === undefined) return false
+    const snapshot = moved.session
+    const session = new Session(connection, token, this.limits, this.host.codec)
+    session.continueFrom(snapshot.epoch, snapshot.pushes, snapshot.answered, snapshot.running)
+    connection.session = session
+    this.live.set(token, session)
+    this.host.adopt(connection, snapshot.rooms, snapshot.absent)
+    connection.write(encodeWelcome(connection.id, this.host.codec, { token, resumed: true }))
+    for (const frame of snapshot.missed) connection.write(frame)
+    for (const frame of Handoff.missedSince(moved, captured)) session.deliver(frame)
     return true
   }
 
@@ -258,6 +346,12 @@ export class Sessions implements ResumeLayer {
     this.parking.remove(session)
   }
 
+  /** A new resume token; prefixed with this node's id when sessions can move, so another node knows whom to ask. */
+  private newToken(): string {
+    const random = randomBytes(18).toString('base64url')
+    return this.handoff === undefined ? random : `${this.host.nodeId}.${random}`
+  }
+
   /** A parked session's window passed (or it was evicted): the client is gone for good. */
   private end(session: Session): void {
     this.unpark(session)
@@ -267,18 +361,4 @@ export class Sessions implements ResumeLayer {
   }
 }
 
-/** Whether two handshakes name the same user: by `id`, else `sub`, else the whole object. */
-function sameUser(a: User | undefined, b: User | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b
-  const key = 'id' in a || 'id' in b ? 'id' : 'sub' in a || 'sub' in b ? 'sub' : undefined
-  if (key !== undefined) return a[key] === b[key]
-  try {
-    return JSON.stringify(a) === JSON.stringify(b)
-  } catch {
-    return false
-  }
-}
 
-function newToken(): string {
-  return randomBytes(18).toString('base64url')
-}

@@ -15,7 +15,7 @@ interface Armed {
 }
 
 /**
- * A TCP proxy on a free loopback port in front of one target (a `redis-server`), for fault tests:
+ * A TCP proxy on a free loopback port in front of one target (a `redis-server`, a node), for fault tests:
  * it forwards bytes both ways untouched until told to cut every connection through it, which the
  * clients see as the network dropping (their sockets close; they connect again through the proxy).
  */
@@ -25,20 +25,25 @@ export class TcpProxy {
   /** Connections cut so far. */
   cuts = 0
 
-  private constructor(private readonly server: Server, readonly port: number) {}
+  private constructor(private readonly server: Server, readonly port: number, private targetPort: number) {}
 
   /** Starts a proxy to `targetPort` on 127.0.0.1. */
   static start(targetPort: number): Promise<TcpProxy> {
     let proxy: TcpProxy | undefined
-    const server = createServer((client) => proxy?.accept(client, targetPort))
+    const server = createServer((client) => proxy?.accept(client, proxy.targetPort))
     return new Promise((resolve, reject) => {
       server.once('error', reject)
       server.listen(0, '127.0.0.1', () => {
         const address = server.address()
-        proxy = new TcpProxy(server, typeof address === 'object' && address !== null ? address.port : 0)
+        proxy = new TcpProxy(server, typeof address === 'object' && address !== null ? address.port : 0, targetPort)
         resolve(proxy)
       })
     })
+  }
+
+  /** Sends the connections made from now on to `targetPort` (another node: a load balancer's new pick); open ones stay. */
+  retarget(targetPort: number): void {
+    this.targetPort = targetPort
   }
 
   /** `redis://127.0.0.1:<port>` of the proxy. */

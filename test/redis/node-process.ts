@@ -1,7 +1,8 @@
 /**
  * One Talk node as its own process, for the Redis tests (forked by ./nodes.ts): the seed
  * conversation's routes with documents in a Redis store, a Redis adapter, and a few routes to
- * join rooms, push and read presence. Env: REDIS_URL, TALK_PREFIX, TALK_LEASE_MS, TALK_PRESENCE_EVENTS=1, TALK_ROOM_CHANNELS=1.
+ * join rooms, push and read presence, and a slow request that counts its runs. Env: REDIS_URL, TALK_PREFIX,
+ * TALK_LEASE_MS, TALK_PRESENCE_EVENTS=1, TALK_ROOM_CHANNELS=1, TALK_RESUME=1.
  * It sends `{ type: 'ready', port, nodeId }` over IPC once listening and answers
  * `{ type: 'stats', id }` with `{ type: 'stats', id, stats }`; SIGTERM closes it gracefully.
  */
@@ -23,6 +24,8 @@ const docs = redisStore<Doc>({ url, prefix: `${prefix}docs:` })
 const app = talk({
   adapter,
   presenceEvents: process.env.TALK_PRESENCE_EVENTS === '1',
+  // A log long enough for the resume tests' writers, which push as fast as they can while a session moves.
+  resume: process.env.TALK_RESUME === '1' ? { maxPushes: 10_000 } : false,
   logger: pino({ level: process.env.TALK_NODE_LOG ?? 'error' }, pino.destination(2)),
 })
 
@@ -85,6 +88,23 @@ app.route('presence/get', { body: Room }, async (ctx) => {
 
 app.route('client/push', { body: z.object({ to: z.string(), text: z.string() }) }, (ctx) => {
   app.sendTo(ctx.body.to, 'direct', { from: ctx.client.id, text: ctx.body.text })
+})
+
+// Tells its client it started (a push), waits `ms`, then counts the run in the store: a test can
+// cut the client's socket while it runs and check that a retry elsewhere does not run it again.
+app.route('work/slow', { body: z.object({ key: z.string(), ms: z.number() }) }, async (ctx) => {
+  app.sendTo(ctx.client.id, 'work:started', { key: ctx.body.key })
+  await new Promise((resolve) => setTimeout(resolve, ctx.body.ms))
+  const doc = await docs.update(`runs:${ctx.body.key}`, (current) => ({
+    id: `runs:${ctx.body.key}`,
+    nodes: [...(current?.nodes ?? []), { id: (current?.nodes.length ?? 0) + 1, type: 'run', data: app.nodeId }],
+  }))
+  return { key: ctx.body.key, run: doc?.nodes.length ?? 0 }
+})
+
+app.route('work/runs', { body: z.object({ key: z.string() }) }, async (ctx) => {
+  const doc = await docs.get(`runs:${ctx.body.key}`)
+  return { runs: doc?.nodes.length ?? 0 }
 })
 
 process.on('message', (message: unknown) => {

@@ -44,6 +44,8 @@ export interface NodeSettings {
   presenceEvents?: boolean
   /** The adapter's `roomChannels` option (default false). */
   roomChannels?: boolean
+  /** `talk({ resume: true })` (default false). */
+  resume?: boolean
 }
 
 /** A running Talk node process. */
@@ -67,7 +69,7 @@ export class TalkNode {
   /** Forks a node and resolves once it listens. */
   static start(script: string, settings: NodeSettings): Promise<TalkNode> {
     const child = fork(script, [], {
-      env: { ...process.env, REDIS_URL: settings.redisUrl, TALK_PREFIX: settings.prefix, TALK_LEASE_MS: String(settings.leaseMs), TALK_PRESENCE_EVENTS: settings.presenceEvents === true ? '1' : '0', TALK_ROOM_CHANNELS: settings.roomChannels === true ? '1' : '0' },
+      env: { ...process.env, REDIS_URL: settings.redisUrl, TALK_PREFIX: settings.prefix, TALK_LEASE_MS: String(settings.leaseMs), TALK_PRESENCE_EVENTS: settings.presenceEvents === true ? '1' : '0', TALK_ROOM_CHANNELS: settings.roomChannels === true ? '1' : '0', TALK_RESUME: settings.resume === true ? '1' : '0' },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     })
     let said = ''

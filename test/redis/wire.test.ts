@@ -1,4 +1,4 @@
-import { decodeMessage, encodeBatch, encodeOne, encodeOrdered, type MessageSink } from '../../lib/adapters/redis-wire'
+import { decodeMessage, encodeBatch, encodeHandoff, encodeOne, encodeOrdered, type MessageSink } from '../../lib/adapters/redis-wire'
 
 /** A sink that writes down every push it is handed, in order. */
 function recorder(): { sink: MessageSink; log: unknown[][] } {
@@ -65,5 +65,30 @@ describe('the Redis adapter\'s messages', () => {
       expect(decodeMessage(bad, 'n2', sink)).toBe(-1)
     }
     expect(log).toEqual([])
+  })
+
+  it('numbers a node\'s messages, and reads a handoff message addressed to any node', () => {
+    const log: unknown[][] = []
+    const sink: MessageSink = {
+      rooms: (origin, rooms, frame, except, seq) => log.push(['rooms', origin, rooms, frame, except, seq]),
+      client: (origin, clientId, frame, seq) => log.push(['client', origin, clientId, frame, seq]),
+      ordered: () => log.push(['ordered']),
+      handoff: (origin, to, body) => log.push(['handoff', origin, to, body]),
+    }
+    const one = encodeOne('n1', 'r', 'room', undefined, '{}', 7)
+    expect(one).toBe('["r","n1","room",null,7]\n{}')
+    expect(decodeMessage(one, 'n2', sink)).toBe(1)
+    expect(decodeMessage(one, 'n1', sink)).toBe(0)
+    expect(decodeMessage(encodeBatch('n1', ['c', 'c1', undefined, '[]'], 1, 8), 'n2', sink)).toBe(1)
+    expect(decodeMessage(encodeOne('n1', 'c', 'c2', undefined, '{}'), 'n2', sink)).toBe(1)
+    expect(decodeMessage(encodeHandoff('n1', 'n2', '{"t":"mark"}'), 'n1', sink)).toBe(0)
+    expect(decodeMessage('["r","n1","room",null,0]\n{}', 'n2', sink)).toBe(-1)
+    expect(decodeMessage('["b","n1",[["c","c1",2]],"7"]\n[]', 'n2', sink)).toBe(-1)
+    expect(log).toEqual([
+      ['rooms', 'n1', 'room', '{}', undefined, 7],
+      ['client', 'n1', 'c1', '[]', 8],
+      ['client', 'n1', 'c2', '{}', 0],
+      ['handoff', 'n1', 'n2', '{"t":"mark"}'],
+    ])
   })
 })
