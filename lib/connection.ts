@@ -3,7 +3,7 @@ import { Backlog, type BacklogHost } from './backlog'
 import { SETTLED } from './compose'
 import type { Context, Responder } from './context'
 import { CLOSE, TalkError } from './errors'
-import { encodeFrame, rawSocket, type Outgoing, type RawSocket } from './frames'
+import { encodeFrame, rawSocket, skipFinishedEnds, type Outgoing, type RawSocket } from './frames'
 import { decode, encodeError, encodePush, encodeSuccess, PING_ROUTE, type Codec, type Envelope } from './protocol'
 import { NO_SESSION, type ResumeSession } from './resume'
 import { NO_ROOMS, type DropPolicy, type Member } from './rooms'
@@ -107,6 +107,7 @@ export class Connection implements Client, Member, Responder {
     this.state = state
     this.turn = new TurnBudget(host.maxRequestsPerTurn, host.maxTurnMs)
     this.raw = rawSocket(socket)
+    skipFinishedEnds(socket, this.raw)
     // The listeners are shared by every connection (no closures per socket): each finds its connection on the socket.
     ;(socket as OwnedSocket)[CONNECTION] = this
     this.raw[CONNECTION] = this
