@@ -90,11 +90,12 @@ export function skipFinishedEnds(socket: WebSocket, raw: RawSocket): void {
   if (receiver === undefined || receiver === null || typeof receiver.end !== 'function') {
     throw new Error('ws keeps no _receiver on its WebSocket: this ws is not the version lib/frames.ts was written for (see package.json)')
   }
-  receiver.end = endUnlessFinished
-  ;(raw as unknown as Endable).end = endUnlessFinished
+  // A stream whose end() is its own already (wrapped by someone else) keeps it: only the prototype's is replaced.
+  if (!Object.hasOwn(receiver, 'end')) receiver.end = endUnlessFinished
+  if (!Object.hasOwn(raw, 'end')) (raw as unknown as Endable).end = endUnlessFinished
 }
 
-/** `end()` for streams done already: shared by every socket and receiver (no closure each). */
+/** `end()` for streams done already, else the prototype's: shared by every socket and receiver (no closure each). */
 function endUnlessFinished(this: Endable, chunk?: unknown, encoding?: unknown, callback?: unknown): unknown {
   if (chunk === undefined && callback === undefined && encoding === undefined && this.writableFinished && this.writableCorked === 0) return this
   return (Object.getPrototypeOf(this) as Endable).end.call(this, chunk, encoding, callback)

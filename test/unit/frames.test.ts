@@ -94,6 +94,14 @@ describe('the end() calls ws repeats on a closed connection', () => {
     expect(told).toMatchObject({ code: 'ERR_STREAM_ALREADY_FINISHED' })
   })
 
+  it("leaves a stream whose end() is its own (wrapped by someone else) as it is", () => {
+    const receiver = sink()
+    const own = (): Writable => receiver
+    receiver.end = own
+    skipFinishedEnds({ _receiver: receiver } as unknown as ws.WebSocket, sink() as unknown as RawSocket)
+    expect(receiver.end).toBe(own)
+  })
+
   it('throws when ws keeps no receiver where Talk looks for it', () => {
     expect(() => skipFinishedEnds({} as ws.WebSocket, sink() as unknown as RawSocket)).toThrow(/_receiver/)
   })
