@@ -8,6 +8,7 @@ import type { WebSocket, WebSocketServer } from 'ws'
  * This file is the one place that knows Talk writes past ws: the socket under a ws WebSocket
  * (`rawSocket`), and what the server must be set up with for that to hold (`assertUncompressed`). The
  * frames are byte-equal to ws's own (test/unit/frames.test.ts), for the ws minor package.json pins.
+ * It is also the one place that reaches ws's receiver (`skipFinishedEnds`, a cost of ws's close).
  */
 
 /** A complete server-to-client text frame, header and payload: written as it is, to any number of sockets. */
