@@ -3,7 +3,7 @@ import { Backlog, type BacklogHost } from './backlog'
 import { SETTLED } from './compose'
 import type { Context, Responder } from './context'
 import { CLOSE, TalkError } from './errors'
-import { encodeFrame, rawSocket, type Outgoing, type RawSocket } from './frames'
+import { encodeFrame, rawSocket, skipFinishedEnds, type Outgoing, type RawSocket } from './frames'
 import { decode, encodeError, encodePush, encodeSuccess, PING_ROUTE, type Codec, type Envelope } from './protocol'
 import { NO_SESSION, type ResumeSession } from './resume'
 import { NO_ROOMS, type DropPolicy, type Member } from './rooms'
@@ -68,7 +68,7 @@ function owner(socket: WebSocket): Connection {
  */
 export class Connection implements Client, Member, Responder {
   readonly state: ClientState
-  /** Cleared by each heartbeat, set again by a pong or any message. */
+  /** Cleared by each heartbeat, set again by any bytes read (a pong or a message). */
   alive = true
   /** Whether the socket is corked, waiting for the end-of-turn flush. */
   corked = false
@@ -107,13 +107,14 @@ export class Connection implements Client, Member, Responder {
     this.state = state
     this.turn = new TurnBudget(host.maxRequestsPerTurn, host.maxTurnMs)
     this.raw = rawSocket(socket)
+    skipFinishedEnds(socket, this.raw)
     // The listeners are shared by every connection (no closures per socket): each finds its connection on the socket.
     ;(socket as OwnedSocket)[CONNECTION] = this
     this.raw[CONNECTION] = this
     // After ws's own 'data' listener has turned a chunk into messages: the replies they got at once leave now.
+    // A chunk read is also the heartbeat's sign of life (a pong is bytes read too): no 'pong' listener.
     this.raw.on('data', Connection.onChunkRead)
     socket.on('message', Connection.onMessage)
-    socket.on('pong', Connection.onPong)
     socket.on('error', Connection.onError)
     socket.on('close', Connection.onClose)
   }
@@ -123,11 +124,10 @@ export class Connection implements Client, Member, Responder {
   }
 
   private static onChunkRead(this: OwnedRawSocket): void {
-    this[CONNECTION]?.flush()
-  }
-
-  private static onPong(this: WebSocket): void {
-    owner(this).alive = true
+    const connection = this[CONNECTION]
+    if (connection === undefined) return
+    connection.alive = true
+    connection.flush()
   }
 
   private static onError(this: WebSocket, err: Error): void {
@@ -140,7 +140,7 @@ export class Connection implements Client, Member, Responder {
     connection.wakeIdleWaiters()
     // When the server closed first, report the code it sent, not the 1006 of a peer that never answered.
     const sent = connection.closeSent
-    connection.host.closed(connection, sent?.code ?? code, sent?.reason ?? reason.toString())
+    connection.host.closed(connection, sent?.code ?? code, sent?.reason ?? (reason.length === 0 ? '' : reason.toString()))
   }
 
   /** The rooms this client is in. */
@@ -235,6 +235,16 @@ export class Connection implements Client, Member, Responder {
     }
   }
 
+  /**
+   * Corks the socket for writes that `flush()` sends before this call's caller returns (the welcome and
+   * whatever `connection` listeners send): no end-of-turn flush is scheduled for them.
+   */
+  holdWrites(): void {
+    if (this.corked) return
+    this.raw.cork()
+    this.corked = true
+  }
+
   /** The end of an event-loop turn (ConnectionHost.flushLater): corked writes leave, and the turn budget is renewed. */
   endTurn(): void {
     this.turn.renew()
@@ -260,7 +270,6 @@ export class Connection implements Client, Member, Responder {
   }
 
   private received(data: WebSocket.RawData, isBinary: boolean): void {
-    this.alive = true
     if (isBinary) {
       this.refuse(undefined, new TalkError('BAD_REQUEST', 'Binary frames are not supported'))
       return

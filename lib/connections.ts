@@ -87,10 +87,14 @@ export class Connections implements ConnectionHost, SessionsHost {
     if (resume.parks || core.events.has('disconnect') || core.events.has('leave')) view.keepAddress()
     const connection = new Connection(this, ws, id, view, handshake.user, resumed?.state ?? handshake.state)
     core.clients.set(connection.id, connection)
+    // The upgrade's 101 answer is corked under this call: the welcome and what listeners send join it
+    // in one write, flushed below, with no end-of-turn flush to schedule.
+    connection.holdWrites()
     // The welcome (with a resume token when resume is on); a resumed session's missed pushes follow it.
     resume.open(connection, claim)
     // A resumed client never left: no second `connection` event, a `resume` one instead.
-    core.events.emit(resumed === undefined ? 'connection' : 'resume', connection)
+    const event = resumed === undefined ? 'connection' : 'resume'
+    if (core.events.has(event)) core.events.emit(event, connection)
     core.metrics?.connected()
     connection.flush()
   }
@@ -166,9 +170,11 @@ export class Connections implements ConnectionHost, SessionsHost {
 
   /** A client is gone for good: it leaves its rooms and `disconnect` is emitted (also when a parked session ends). */
   ended(connection: Connection, code: number, reason: string): void {
-    for (const room of [...connection.rooms]) this.fanOut.leave(connection, room)
+    const rooms = connection.rooms
+    // Leaving changes the set: walk a copy, made only when there is a room to leave.
+    if (rooms.size > 0) for (const room of [...rooms]) this.fanOut.leave(connection, room)
     this.core.rooms.show(connection.id)
-    this.core.events.emit('disconnect', connection, code, reason)
+    if (this.core.events.has('disconnect')) this.core.events.emit('disconnect', connection, code, reason)
   }
 
   /** A parked session's presence grace ran out. */

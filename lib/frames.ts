@@ -8,6 +8,7 @@ import type { WebSocket, WebSocketServer } from 'ws'
  * This file is the one place that knows Talk writes past ws: the socket under a ws WebSocket
  * (`rawSocket`), and what the server must be set up with for that to hold (`assertUncompressed`). The
  * frames are byte-equal to ws's own (test/unit/frames.test.ts), for the ws minor package.json pins.
+ * It is also the one place that reaches ws's receiver (`skipFinishedEnds`, a cost of ws's close).
  */
 
 /** A complete server-to-client text frame, header and payload: written as it is, to any number of sockets. */
@@ -76,6 +77,36 @@ export function rawSocket(socket: WebSocket): RawSocket {
     throw new Error('ws keeps no _socket on its WebSocket: this ws is not the version lib/frames.ts was written for (see package.json)')
   }
   return raw
+}
+
+/** A stream whose `end()` can be given an own, cheaper version (a net socket, ws's receiver). */
+interface Endable {
+  end(chunk?: unknown, encoding?: unknown, callback?: unknown): unknown
+  readonly writableFinished: boolean
+  readonly writableCorked: number
+}
+
+/**
+ * Makes the `end()` calls ws repeats on a closing connection cost nothing. Once the close handshake
+ * is done, ws ends the receiver and the socket that have finished already (on the socket's 'end',
+ * then its 'close'): each such call makes an `ERR_STREAM_ALREADY_FINISHED`, stack trace and all, and
+ * drops it, about a tenth of a connect-and-close cycle. Only that call is skipped (finished, no data,
+ * no callback, not corked); every other `end()` runs as it was. Throws if ws keeps no receiver.
+ */
+export function skipFinishedEnds(socket: WebSocket, raw: RawSocket): void {
+  const receiver = (socket as unknown as { _receiver?: Endable })._receiver
+  if (receiver === undefined || receiver === null || typeof receiver.end !== 'function') {
+    throw new Error('ws keeps no _receiver on its WebSocket: this ws is not the version lib/frames.ts was written for (see package.json)')
+  }
+  // A stream whose end() is its own already (wrapped by someone else) keeps it: only the prototype's is replaced.
+  if (!Object.hasOwn(receiver, 'end')) receiver.end = endUnlessFinished
+  if (!Object.hasOwn(raw, 'end')) (raw as unknown as Endable).end = endUnlessFinished
+}
+
+/** `end()` for streams done already, else the prototype's: shared by every socket and receiver (no closure each). */
+function endUnlessFinished(this: Endable, chunk?: unknown, encoding?: unknown, callback?: unknown): unknown {
+  if (chunk === undefined && callback === undefined && encoding === undefined && this.writableFinished && this.writableCorked === 0) return this
+  return (Object.getPrototypeOf(this) as Endable).end.call(this, chunk, encoding, callback)
 }
 
 /**

@@ -137,7 +137,9 @@ export class Upgrader {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', destroyOnError)
+    // Node's HTTP server has taken its 'error' listener off the socket. Until ws puts its own on, in
+    // handleUpgrade, an error would throw: the paths that let I/O run first (a refusal being written,
+    // hooks that wait) add one; an upgrade that completes in this call needs none.
     if (this.connections.draining) {
       this.refuse(req, socket, new TalkError('UNAVAILABLE', 'Server is shutting down'))
       return
@@ -157,8 +159,12 @@ export class Upgrader {
       this.refuse(req, socket, err)
       return
     }
-    if (started instanceof Promise) void this.upgradeAfterHooks(req, socket, head, started)
-    else this.open(req, socket, head, started)
+    if (started instanceof Promise) {
+      catchErrors(socket)
+      void this.upgradeAfterHooks(req, socket, head, started)
+    } else {
+      this.open(req, socket, head, started)
+    }
   }
 
   /** The rest of an upgrade when a handshake hook waits: under the handshake deadline. */
@@ -188,7 +194,9 @@ export class Upgrader {
   private accept(req: IncomingMessage, socket: Duplex, head: Buffer, handshake: PendingHandshake, claim: Claim | undefined): void {
     const resume = this.core.resume
     let accepted = false
-    if (!socket.destroyed) {
+    if (socket.destroyed) {
+      catchErrors(socket)
+    } else {
       // ws's 101 answer, the welcome and whatever 'connection' listeners send leave in one write.
       socket.cork()
       this.wss.handleUpgrade(req, socket, head, (ws) => {
@@ -202,6 +210,7 @@ export class Upgrader {
 
   /** Refuses an upgrade with the error's HTTP status (plus Retry-After when waiting helps), counted and logged at debug. */
   private refuse(req: IncomingMessage, socket: Duplex, err: unknown): void {
+    catchErrors(socket)
     const code = codeOf(err)
     this.core.metrics?.handshakeRefused(code)
     // debug, not warn: a flood of refused upgrades must not become a flood of log lines (metrics count them).
@@ -224,6 +233,11 @@ export function checkingInterval(headersTimeout: number): number {
 /** A socket error during the upgrade ends the socket (shared by every socket: no closure each). */
 function destroyOnError(this: Duplex): void {
   this.destroy()
+}
+
+/** Ends the socket on an error from now on (once per socket, whichever path adds it). */
+function catchErrors(socket: Duplex): void {
+  if (!socket.listeners('error').includes(destroyOnError)) socket.on('error', destroyOnError)
 }
 
 /** The path of a request URL, or undefined when it cannot be parsed (`//host:99999`): never throws. */

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as ws from 'ws'
-import { assertUncompressed, encodeFrame, payloadBytes } from '../../lib/frames'
+import { Writable } from 'node:stream'
+import { assertUncompressed, encodeFrame, payloadBytes, skipFinishedEnds, type RawSocket } from '../../lib/frames'
 
 /**
  * The ws minor the byte equality below was checked against. Moving ws to another minor means running
@@ -55,5 +56,53 @@ describe('the ws that Talk frames beside', () => {
     expect(() => assertUncompressed(new ws.WebSocketServer({ noServer: true, perMessageDeflate: true }))).toThrow(/perMessageDeflate: false/)
     expect(() => assertUncompressed(new ws.WebSocketServer({ noServer: true, perMessageDeflate: {} }))).toThrow(/perMessageDeflate: false/)
     expect(() => assertUncompressed(new ws.WebSocketServer({ noServer: true, perMessageDeflate: false }))).not.toThrow()
+  })
+})
+
+describe('the end() calls ws repeats on a closed connection', () => {
+  /** A stream that finishes on end(), standing in for ws's receiver and the socket under it. */
+  function sink(): Writable {
+    return new Writable({ write: (_chunk, _encoding, done) => done() })
+  }
+
+  function withSkippedEnds(): { receiver: Writable; raw: Writable } {
+    const receiver = sink()
+    const raw = sink()
+    skipFinishedEnds({ _receiver: receiver } as unknown as ws.WebSocket, raw as unknown as RawSocket)
+    return { receiver, raw }
+  }
+
+  afterEach(() => jest.restoreAllMocks())
+
+  it('skips end() on a finished stream, making no error', async () => {
+    const { receiver, raw } = withSkippedEnds()
+    receiver.end()
+    raw.end()
+    await Promise.all([new Promise((resolve) => receiver.once('finish', resolve)), new Promise((resolve) => raw.once('finish', resolve))])
+    const end = jest.spyOn(Writable.prototype, 'end')
+    expect(receiver.end()).toBe(receiver)
+    expect(raw.end()).toBe(raw)
+    expect(end).not.toHaveBeenCalled()
+  })
+
+  it('runs every other end() as before: the first one finishes the stream, one with a callback is told it finished already', async () => {
+    const { raw } = withSkippedEnds()
+    const finished = new Promise((resolve) => raw.once('finish', resolve))
+    raw.end()
+    await finished
+    const told = await new Promise<Error | null | undefined>((resolve) => raw.end(resolve))
+    expect(told).toMatchObject({ code: 'ERR_STREAM_ALREADY_FINISHED' })
+  })
+
+  it("leaves a stream whose end() is its own (wrapped by someone else) as it is", () => {
+    const receiver = sink()
+    const own = (): Writable => receiver
+    receiver.end = own
+    skipFinishedEnds({ _receiver: receiver } as unknown as ws.WebSocket, sink() as unknown as RawSocket)
+    expect(receiver.end).toBe(own)
+  })
+
+  it('throws when ws keeps no receiver where Talk looks for it', () => {
+    expect(() => skipFinishedEnds({} as ws.WebSocket, sink() as unknown as RawSocket)).toThrow(/_receiver/)
   })
 })
