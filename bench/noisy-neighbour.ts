@@ -28,6 +28,9 @@ const SECONDS = Number(process.env.SECONDS ?? 5)
 
 // ---- the server: run as a child with `--server` -----------------------------------------------
 
+/** perf_hooks' GC kinds (`PerformanceEntry.detail.kind`), by the name the report prints. */
+const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'minor-mc', 4: 'mark-compact', 8: 'incremental', 16: 'weak-cb' }
+
 async function runServer(): Promise<void> {
   // Loaded here: the driver never loads the demo (its `talk` import resolves only in the built child).
   const { documentsApp } = await import('../examples/documents/app')
@@ -39,10 +42,16 @@ async function runServer(): Promise<void> {
   // And its garbage collections' pauses, the usual other cause of a stalled loop.
   let gcMs = 0
   let gcMax = 0
+  // Per kind (scavenge, mark-compact, incremental marking, weak callbacks): count and ms.
+  let gcKinds: Record<string, { count: number; ms: number }> = {}
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
       gcMs += entry.duration
       gcMax = Math.max(gcMax, entry.duration)
+      const kind = GC_KINDS[(entry.detail as { kind?: number } | undefined)?.kind ?? 0] ?? 'other'
+      const seen = (gcKinds[kind] ??= { count: 0, ms: 0 })
+      seen.count++
+      seen.ms += entry.duration
     }
   }).observe({ entryTypes: ['gc'] })
   process.on('message', (message) => {
@@ -50,8 +59,9 @@ async function runServer(): Promise<void> {
       delay.reset()
       gcMs = 0
       gcMax = 0
+      gcKinds = {}
     }
-    if (message === 'loop-report') process.send?.({ loop: { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6, gcMs, gcMax } })
+    if (message === 'loop-report') process.send?.({ loop: { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6, gcMs, gcMax, gcKinds } })
   })
   process.send?.({ port })
   process.once('SIGTERM', () => void app.close().then(() => process.exit(0)))
@@ -188,6 +198,8 @@ interface Loop {
   /** Time in garbage collection over the phase, and the longest pause, ms. */
   gcMs: number
   gcMax: number
+  /** The same by kind: how many collections and their ms. */
+  gcKinds: Record<string, { count: number; ms: number }>
 }
 
 /** Asks the server child for its event-loop delay since the last reset. */
@@ -229,7 +241,8 @@ async function main(): Promise<void> {
     console.log(line('idle', idle))
     console.log(line('beside the noisy client', busy))
     console.log(`\nnoisy p99 / idle p99 = ${ratio.toFixed(2)} (goal < 2); noisy client: ${sent} sent, replies ${JSON.stringify(counts)}`)
-    const ms = (loop: Loop): string => `p99 ${loop.p99.toFixed(1)} ms, max ${loop.max.toFixed(1)} ms (GC ${loop.gcMs.toFixed(0)} ms in all, longest ${loop.gcMax.toFixed(1)} ms)`
+    const kinds = (loop: Loop): string => Object.entries(loop.gcKinds).map(([kind, k]) => `${kind} ${k.count}× ${k.ms.toFixed(0)} ms`).join(', ')
+    const ms = (loop: Loop): string => `p99 ${loop.p99.toFixed(1)} ms, max ${loop.max.toFixed(1)} ms (GC ${loop.gcMs.toFixed(0)} ms in all, longest ${loop.gcMax.toFixed(1)} ms: ${kinds(loop)})`
     console.log(`server event-loop delay: idle ${ms(idleLoop)}; beside the noisy client ${ms(busyLoop)}`)
     for (const c of pingers) c.ws.terminate()
   } finally {
