@@ -48,7 +48,7 @@ async function runServer(): Promise<void> {
     for (const entry of list.getEntries()) {
       gcMs += entry.duration
       gcMax = Math.max(gcMax, entry.duration)
-      const kind = GC_KINDS[(entry.detail as { kind?: number } | undefined)?.kind ?? 0] ?? 'other'
+      const kind = GC_KINDS[(entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0] ?? 'other'
       const seen = (gcKinds[kind] ??= { count: 0, ms: 0 })
       seen.count++
       seen.ms += entry.duration

@@ -1,3 +1,4 @@
+import { EncodedReply } from './encoded-reply'
 import { TalkError, toWireError } from './errors'
 import { DEFAULT_JSON_LIMITS, exceedsJsonLimits, type JsonLimits } from './security/json-bounds'
 
@@ -160,9 +161,20 @@ function refField(ref: Ref | undefined): string {
   return typeof ref === 'number' ? ',"ref":' + ref : ',"ref":' + JSON.stringify(ref)
 }
 
-/** Encodes a success reply: `{"status":"success","ref"?,...payload}`; the payload cannot overwrite reserved fields. */
+/**
+ * Encodes a success reply: `{"status":"success","ref"?,...payload}`; the payload cannot overwrite
+ * reserved fields. An `EncodedReply`'s fields are encoded once per codec and reused.
+ */
 export function encodeSuccess(ref: Ref | undefined, payload?: object, codec: Codec = JSON_CODEC): string {
-  return '{"status":"success"' + refField(ref) + payloadFields(payload, REPLY_RESERVED, codec) + '}'
+  const fields = payload instanceof EncodedReply ? encodedFields(payload, codec) : payloadFields(payload, REPLY_RESERVED, codec)
+  return '{"status":"success"' + refField(ref) + fields + '}'
+}
+
+/** The fields of an encoded reply, encoded at its first use with `codec` and kept. */
+function encodedFields(reply: EncodedReply, codec: Codec): string {
+  let fields = reply.textFor(codec)
+  if (fields === undefined) reply.keep(codec, (fields = payloadFields(reply.value, REPLY_RESERVED, codec)))
+  return fields
 }
 
 /** Encodes an error reply from anything thrown: a TalkError's code/message/details, or a generic INTERNAL. */

@@ -1,0 +1,74 @@
+import { z } from 'zod'
+import { EncodedReply, talk, type TalkApp } from '../index'
+import { testServer, type TestServer } from '../lib/testing'
+import { captureLog, type CapturedLog } from './middleware/helpers'
+
+/** A payload that counts how often it is encoded (JSON.stringify calls its toJSON each time). */
+function counted(fields: Record<string, unknown>): { payload: object; encodings: () => number } {
+  let encodings = 0
+  const payload = {
+    ...fields,
+    nested: {
+      toJSON() {
+        encodings++
+        return { deep: true }
+      },
+    },
+  }
+  return { payload, encodings: () => encodings }
+}
+
+describe('encoded replies', () => {
+  let server: TestServer
+  let app: TalkApp
+  let log: CapturedLog
+  beforeEach(() => {
+    log = captureLog('warn')
+    app = talk({ logger: log.logger })
+  })
+  afterEach(() => server.close())
+
+  it('sends the same frame as a plain reply, with each request\'s ref, and encodes the payload once', async () => {
+    const { payload, encodings } = counted({ title: 'big', ref: 'not mine', status: 'not mine either' })
+    const reply = new EncodedReply(payload)
+    app.route('document/get', (ctx) => {
+      ctx.reply(reply)
+    })
+    server = await testServer(app)
+    const c = await server.client()
+    const expected = { status: 'success', title: 'big', nested: { deep: true } }
+    expect(await c.request('document/get')).toEqual({ ...expected, ref: 1 })
+    expect(await c.request('document/get')).toEqual({ ...expected, ref: 2 })
+    expect(await (await server.client()).request('document/get')).toEqual({ ...expected, ref: 1 })
+    expect(encodings()).toBe(1)
+  })
+
+  it('checks the payload against the route\'s reply schema once, and sends the value it parsed', async () => {
+    const Spec = { reply: z.object({ title: z.string(), nested: z.unknown() }) }
+    let checks = 0
+    const Counting = { reply: Spec.reply.refine(() => ++checks > 0) }
+    const { payload } = counted({ title: 'big', secret: 'not for the wire' })
+    const reply = new EncodedReply(payload as { title: string; nested: unknown })
+    app.route('document/get', Counting, (ctx) => {
+      ctx.reply(reply)
+    })
+    server = await testServer(app)
+    const c = await server.client()
+    expect(await c.request('document/get')).toEqual({ status: 'success', ref: 1, title: 'big', nested: { deep: true } })
+    expect(await c.request('document/get')).toEqual({ status: 'success', ref: 2, title: 'big', nested: { deep: true } })
+    expect(checks).toBe(1)
+  })
+
+  it('answers INTERNAL when an encoded reply does not match its schema, and the connection goes on', async () => {
+    const reply = new EncodedReply({ sent: 'yes' } as unknown as { sent: boolean })
+    app.route('message/send', { reply: z.object({ sent: z.boolean() }) }, (ctx) => {
+      ctx.reply(reply)
+    })
+    app.route('fine', () => ({ ok: true }))
+    server = await testServer(app)
+    const c = await server.client()
+    expect(await c.request('message/send')).toEqual({ status: 'error', ref: 1, error: { code: 'INTERNAL', message: 'Internal server error' } })
+    expect(await c.request('fine')).toEqual({ status: 'success', ref: 2, ok: true })
+    expect(log.lines.filter((l) => l.level === 50).map((l) => l.msg)).toEqual(["reply does not match the route's reply schema"])
+  })
+})
