@@ -28,6 +28,11 @@ const SECONDS = Number(process.env.SECONDS ?? 5)
 
 // ---- the server: run as a child with `--server` -----------------------------------------------
 
+/** CPU time of a `process.cpuUsage()` difference, user and system, in ms. */
+function cpuMs(usage: NodeJS.CpuUsage): number {
+  return (usage.user + usage.system) / 1000
+}
+
 /** perf_hooks' GC kinds (`PerformanceEntry.detail.kind`), by the name the report prints. */
 const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'minor-mc', 4: 'mark-compact', 8: 'incremental', 16: 'weak-cb' }
 
@@ -54,14 +59,17 @@ async function runServer(): Promise<void> {
       seen.ms += entry.duration
     }
   }).observe({ entryTypes: ['gc'] })
+  // The server's CPU time over a phase: what the noisy client's requests cost, apart from the machine's load.
+  let cpuAtReset = process.cpuUsage()
   process.on('message', (message) => {
     if (message === 'loop-reset') {
+      cpuAtReset = process.cpuUsage()
       delay.reset()
       gcMs = 0
       gcMax = 0
       gcKinds = {}
     }
-    if (message === 'loop-report') process.send?.({ loop: { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6, gcMs, gcMax, gcKinds } })
+    if (message === 'loop-report') process.send?.({ loop: { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6, gcMs, gcMax, gcKinds, cpuMs: cpuMs(process.cpuUsage(cpuAtReset)) } })
   })
   process.send?.({ port })
   process.once('SIGTERM', () => void app.close().then(() => process.exit(0)))
@@ -198,6 +206,8 @@ interface Loop {
   /** Time in garbage collection over the phase, and the longest pause, ms. */
   gcMs: number
   gcMax: number
+  /** The server's CPU time over the phase (all its threads), ms. */
+  cpuMs: number
   /** The same by kind: how many collections and their ms. */
   gcKinds: Record<string, { count: number; ms: number }>
 }
@@ -244,6 +254,8 @@ async function main(): Promise<void> {
     const kinds = (loop: Loop): string => Object.entries(loop.gcKinds).map(([kind, k]) => `${kind} ${k.count}× ${k.ms.toFixed(0)} ms`).join(', ')
     const ms = (loop: Loop): string => `p99 ${loop.p99.toFixed(1)} ms, max ${loop.max.toFixed(1)} ms (GC ${loop.gcMs.toFixed(0)} ms in all, longest ${loop.gcMax.toFixed(1)} ms: ${kinds(loop)})`
     console.log(`server event-loop delay: idle ${ms(idleLoop)}; beside the noisy client ${ms(busyLoop)}`)
+    const perGet = (busyLoop.cpuMs - idleLoop.cpuMs) / sent
+    console.log(`server CPU: idle ${idleLoop.cpuMs.toFixed(0)} ms, beside the noisy client ${busyLoop.cpuMs.toFixed(0)} ms: ${(perGet * 1000).toFixed(0)} µs per document:get`)
     for (const c of pingers) c.ws.terminate()
   } finally {
     child.kill('SIGTERM')

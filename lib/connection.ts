@@ -2,9 +2,11 @@ import WebSocket from 'ws'
 import { Backlog, type BacklogHost } from './backlog'
 import { SETTLED } from './compose'
 import type { Context, Responder } from './context'
+import { EncodedReply } from './encoded-reply'
 import { CLOSE, TalkError } from './errors'
-import { encodeFrame, rawSocket, type Outgoing, type RawSocket } from './frames'
+import { encodeFrame, rawSocket, type EncodedFrame, type Outgoing, type RawSocket } from './frames'
 import { decode, encodeError, encodePush, encodeSuccess, PING_ROUTE, type Codec, type Envelope } from './protocol'
+import { checkReplySize, frameEncodedReply } from './reply-frames'
 import { NO_SESSION, type ResumeSession } from './resume'
 import { NO_ROOMS, type DropPolicy, type Member } from './rooms'
 import type { JsonLimits } from './security/json-bounds'
@@ -190,14 +192,16 @@ export class Connection implements Client, Member, Responder {
 
   /**
    * Writes one frame (text is framed here) to this socket; drops it if the socket is no longer open.
+   * With `rest`, `frame` is only the frame's start and `rest` the end of its payload (lib/reply-frames.ts).
    * The slow-consumer bound looks at the bytes that were already waiting, never at this frame: see `Backlog.behind`.
    */
-  write(frame: Outgoing): void {
+  write(frame: Outgoing, rest?: Uint8Array): void {
     const socket = this.socket
     if (socket.readyState !== WebSocket.OPEN) return
     if (!this.corked) this.cork()
     const waiting = socket.bufferedAmount
     this.raw.write(typeof frame === 'string' ? encodeFrame(frame) : frame)
+    if (rest !== undefined) this.raw.write(rest)
     if (waiting > this.host.maxBufferedBytes) this.lagging().behind(waiting)
   }
 
@@ -207,12 +211,15 @@ export class Connection implements Client, Member, Responder {
    */
   success(ctx: Context, payload: object | undefined): void {
     this.turn.answered(ctx.startedAt)
-    const frame = encodeSuccess(ctx.ref, payload, this.host.codec)
     const limit = this.host.maxReplyBytes
-    // A UTF-8 byte is at most 3 per UTF-16 unit here: only a long string needs its bytes counted.
-    if (frame.length * 3 > limit && Buffer.byteLength(frame) > limit) {
-      throw new TalkError('PAYLOAD_TOO_LARGE', `The reply was too big to send (${Buffer.byteLength(frame)} bytes; the limit is ${limit})`)
+    if (payload instanceof EncodedReply) {
+      const { head, rest, text } = frameEncodedReply(payload, ctx.ref, this.host.codec, limit)
+      this.session.replied(ctx.ref, text)
+      return this.write(head as EncodedFrame, rest)
     }
+    const frame = encodeSuccess(ctx.ref, payload, this.host.codec)
+    // A UTF-8 byte is at most 3 per UTF-16 unit here: only a long string needs its bytes counted.
+    if (frame.length * 3 > limit) checkReplySize(Buffer.byteLength(frame), limit)
     this.session.replied(ctx.ref, frame)
     this.write(frame)
   }

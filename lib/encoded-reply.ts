@@ -24,6 +24,7 @@ export class EncodedReply<Reply extends object = object> {
   private checkedBy: unknown = undefined
   private encodedWith: Codec | undefined = undefined
   private encodedText = ''
+  private encodedBytes: Uint8Array | undefined = undefined
 
   constructor(private payload: Reply) {}
 
@@ -43,17 +44,29 @@ export class EncodedReply<Reply extends object = object> {
     if (parsed !== this.payload) {
       this.payload = parsed
       this.encodedWith = undefined
+      this.encodedBytes = undefined
     }
   }
 
-  /** The text kept for `codec`, or undefined when it was never encoded with it. */
+  /** The text kept for `codec` (the reply's end: its fields and closing brace), or undefined when it was never encoded with it. */
   textFor(codec: Codec): string | undefined {
     return this.encodedWith === codec ? this.encodedText : undefined
   }
 
-  /** Keeps `text`, the payload encoded with `codec`. */
+  /** Keeps `text`, the payload encoded with `codec`: the reply's end, after `status` and `ref`. */
   keep(codec: Codec, text: string): void {
     this.encodedWith = codec
     this.encodedText = text
+    this.encodedBytes = undefined
+  }
+
+  /** The UTF-8 bytes of the kept text, once a socket asked for them (`keepBytes`). */
+  get bytes(): Uint8Array | undefined {
+    return this.encodedBytes
+  }
+
+  /** Keeps the UTF-8 bytes of the kept text, so every socket writes the same bytes. */
+  keepBytes(bytes: Uint8Array): void {
+    this.encodedBytes = bytes
   }
 }

@@ -166,15 +166,20 @@ function refField(ref: Ref | undefined): string {
  * reserved fields. An `EncodedReply`'s fields are encoded once per codec and reused.
  */
 export function encodeSuccess(ref: Ref | undefined, payload?: object, codec: Codec = JSON_CODEC): string {
-  const fields = payload instanceof EncodedReply ? encodedFields(payload, codec) : payloadFields(payload, REPLY_RESERVED, codec)
-  return '{"status":"success"' + refField(ref) + fields + '}'
+  if (payload instanceof EncodedReply) return successHead(ref) + encodedReplyEnd(payload, codec)
+  return successHead(ref) + payloadFields(payload, REPLY_RESERVED, codec) + '}'
 }
 
-/** The fields of an encoded reply, encoded at its first use with `codec` and kept. */
-function encodedFields(reply: EncodedReply, codec: Codec): string {
-  let fields = reply.textFor(codec)
-  if (fields === undefined) reply.keep(codec, (fields = payloadFields(reply.value, REPLY_RESERVED, codec)))
-  return fields
+/** The start of a success reply, before its payload: `{"status":"success","ref":…`. */
+export function successHead(ref: Ref | undefined): string {
+  return '{"status":"success"' + refField(ref)
+}
+
+/** The end of an encoded reply, after `successHead`: its fields and closing brace, encoded at its first use with `codec` and kept. */
+export function encodedReplyEnd(reply: EncodedReply, codec: Codec): string {
+  let end = reply.textFor(codec)
+  if (end === undefined) reply.keep(codec, (end = payloadFields(reply.value, REPLY_RESERVED, codec) + '}'))
+  return end
 }
 
 /** Encodes an error reply from anything thrown: a TalkError's code/message/details, or a generic INTERNAL. */

@@ -1,5 +1,8 @@
 import { z } from 'zod'
 import { EncodedReply, talk, type TalkApp } from '../index'
+import { encodeFrame } from '../lib/frames'
+import { encodeSuccess, JSON_CODEC } from '../lib/protocol'
+import { frameEncodedReply } from '../lib/reply-frames'
 import { testServer, type TestServer } from '../lib/testing'
 import { captureLog, type CapturedLog } from './middleware/helpers'
 
@@ -70,5 +73,22 @@ describe('encoded replies', () => {
     expect(await c.request('message/send')).toEqual({ status: 'error', ref: 1, error: { code: 'INTERNAL', message: 'Internal server error' } })
     expect(await c.request('fine')).toEqual({ status: 'success', ref: 2, ok: true })
     expect(log.lines.filter((l) => l.level === 50).map((l) => l.msg)).toEqual(["reply does not match the route's reply schema"])
+  })
+})
+
+describe('an encoded reply framed in two chunks', () => {
+  it.each([0, 100, 125, 126, 200, 65535, 65536, 140_000])('writes the same bytes as the whole reply framed at once (%i bytes of fields)', (size) => {
+    const reply = new EncodedReply({ text: 'é'.repeat(size / 2) + 'x'.repeat(size % 2) })
+    const { head, rest, text } = frameEncodedReply(reply, 7, JSON_CODEC, Infinity)
+    expect(text).toBe(encodeSuccess(7, { text: 'é'.repeat(size / 2) + 'x'.repeat(size % 2) }))
+    expect(Buffer.concat([head, rest]).equals(encodeFrame(text))).toBe(true)
+    expect(frameEncodedReply(reply, 8, JSON_CODEC, Infinity).rest).toBe(rest)
+  })
+
+  it('throws PAYLOAD_TOO_LARGE past maxReplyBytes, counting UTF-8 bytes', () => {
+    const reply = new EncodedReply({ text: 'é'.repeat(100) })
+    const bytes = Buffer.byteLength(encodeSuccess(1, reply.value))
+    expect(() => frameEncodedReply(reply, 1, JSON_CODEC, bytes - 1)).toThrow(expect.objectContaining({ code: 'PAYLOAD_TOO_LARGE' }))
+    expect(frameEncodedReply(reply, 1, JSON_CODEC, bytes).rest.length).toBeGreaterThan(200)
   })
 })
