@@ -170,16 +170,22 @@ async function runNoisy(url: string): Promise<void> {
     counts[key] = (counts[key] ?? 0) + 1
     answered++
   })
+  // A close (4900 for a reader too slow for what it asks) ends the wait and is reported with the replies.
+  let closed = false
+  ws.on('close', (code: number) => {
+    counts[`closed ${code}`] = 1
+    closed = true
+  })
   const frame = JSON.stringify({ command: 'document:get', id: 'big' })
   process.send?.('ready')
   const end = performance.now() + SECONDS * 1000
-  while (performance.now() < end) {
+  while (performance.now() < end && !closed) {
     for (let i = 0; i < BURST; i++) ws.send(frame)
     sent += BURST
     await new Promise((resolve) => setTimeout(resolve, BURST_MS))
   }
   const until = performance.now() + 30_000
-  while (answered < sent && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
+  while (answered < sent && !closed && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
   process.send?.({ sent, counts })
   ws.terminate()
 }

@@ -66,6 +66,8 @@ export interface RawSocket {
   write(chunk: Uint8Array): boolean
   /** Called after ws's own 'data' listener, so the messages of the chunk have been handled. */
   on(event: 'data', listener: () => void): void
+  /** Called once everything written has left, after a write found the buffer full. */
+  on(event: 'drain', listener: () => void): void
 }
 
 /**

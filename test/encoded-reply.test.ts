@@ -92,3 +92,22 @@ describe('an encoded reply framed in two chunks', () => {
     expect(frameEncodedReply(reply, 1, JSON_CODEC, bytes).rest.length).toBeGreaterThan(200)
   })
 })
+
+describe('encoded replies in a burst', () => {
+  let server: TestServer
+  afterEach(() => server.close())
+
+  it('answers every one of 100 pipelined requests for a 140 KB encoded reply, then pings', async () => {
+    const app = talk({ logger: captureLog('warn').logger })
+    const reply = new EncodedReply({ text: 'x'.repeat(140_000) })
+    app.route('big/get', async (ctx) => {
+      await Promise.resolve()
+      ctx.reply(reply)
+    })
+    server = await testServer(app)
+    const c = await server.client()
+    const replies = await Promise.all(Array.from({ length: 100 }, () => c.request('big/get')))
+    expect(replies.map((r) => r.status)).toEqual(Array(100).fill('success'))
+    expect(await c.request('talk/ping')).toEqual({ status: 'success', ref: 101 })
+  })
+})
