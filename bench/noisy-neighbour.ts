@@ -260,8 +260,8 @@ async function main(): Promise<void> {
     const kinds = (loop: Loop): string => Object.entries(loop.gcKinds).map(([kind, k]) => `${kind} ${k.count}× ${k.ms.toFixed(0)} ms`).join(', ')
     const ms = (loop: Loop): string => `p99 ${loop.p99.toFixed(1)} ms, max ${loop.max.toFixed(1)} ms (GC ${loop.gcMs.toFixed(0)} ms in all, longest ${loop.gcMax.toFixed(1)} ms: ${kinds(loop)})`
     console.log(`server event-loop delay: idle ${ms(idleLoop)}; beside the noisy client ${ms(busyLoop)}`)
-    const perGet = (busyLoop.cpuMs - idleLoop.cpuMs) / sent
-    console.log(`server CPU: idle ${idleLoop.cpuMs.toFixed(0)} ms, beside the noisy client ${busyLoop.cpuMs.toFixed(0)} ms: ${(perGet * 1000).toFixed(0)} µs per document:get`)
+    // Not divided per get: a busy server answers pings for less CPU than an idle one woken for each.
+    console.log(`server CPU time: idle ${idleLoop.cpuMs.toFixed(0)} ms, beside the noisy client ${busyLoop.cpuMs.toFixed(0)} ms`)
     for (const c of pingers) c.ws.terminate()
   } finally {
     child.kill('SIGTERM')
