@@ -1,10 +1,11 @@
 import { z } from 'zod'
-import { EncodedReply, talk, type TalkApp } from '../index'
+import { EncodedReply, legacy, talk, type TalkApp } from '../index'
 import { encodeFrame } from '../lib/frames'
 import { encodeSuccess, JSON_CODEC } from '../lib/protocol'
 import { frameEncodedReply } from '../lib/reply-frames'
 import { testServer, type TestServer } from '../lib/testing'
 import { captureLog, type CapturedLog } from './middleware/helpers'
+import { httpTestServer, type HttpTestServer } from './rest/http-server'
 
 /** A payload that counts how often it is encoded (JSON.stringify calls its toJSON each time). */
 function counted(fields: Record<string, unknown>): { payload: object; encodings: () => number } {
@@ -109,5 +110,33 @@ describe('encoded replies in a burst', () => {
     const replies = await Promise.all(Array.from({ length: 100 }, () => c.request('big/get')))
     expect(replies.map((r) => r.status)).toEqual(Array(100).fill('success'))
     expect(await c.request('talk/ping')).toEqual({ status: 'success', ref: 101 })
+  })
+})
+
+describe('encoded replies over the REST bridge', () => {
+  let http: HttpTestServer
+  afterEach(() => http.close())
+
+  function app(): TalkApp {
+    const made = talk({ logger: captureLog('warn').logger })
+    const reply = new EncodedReply({ title: 'big', items: [1, 2] })
+    made.route('document/get', (ctx) => {
+      ctx.reply(reply)
+    })
+    return made
+  }
+
+  it('answers with the same JSON body as a plain reply', async () => {
+    http = await httpTestServer(app(), { routes: { 'GET /document': 'document/get' } })
+    const res = await http.fetch('GET', '/document')
+    expect(res.status).toBe(200)
+    expect(res.body).toEqual({ status: 'success', title: 'big', items: [1, 2] })
+  })
+
+  it('hands a respond shape the payload, not the wrapper', async () => {
+    http = await httpTestServer(app(), { routes: { 'GET /document': 'document/get' }, respond: legacy({ field: 'items' }) })
+    const res = await http.fetch('GET', '/document')
+    expect(res.status).toBe(200)
+    expect(res.body).toEqual([1, 2])
   })
 })
