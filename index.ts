@@ -1,6 +1,7 @@
 export { TalkApp, type TalkOptions, type AttachOptions, type Listening, type TalkEvents, type HandshakeMiddleware } from './lib/app'
 export { Router } from './lib/router'
 export { Context, type RoomTarget, type Responder, type PreparedPush } from './lib/context'
+export { EncodedReply } from './lib/encoded-reply'
 export { compose, type Chain } from './lib/compose'
 export { TalkError, STATUS, CLOSE, httpStatus, toWireError, codeOf, type ErrorCode, type WireError } from './lib/errors'
 // The codec, wire constants, sessions and the handshake guard are in `talk/protocol` (lib/protocol-entry.ts).

@@ -28,6 +28,14 @@ const SECONDS = Number(process.env.SECONDS ?? 5)
 
 // ---- the server: run as a child with `--server` -----------------------------------------------
 
+/** CPU time of a `process.cpuUsage()` difference, user and system, in ms. */
+function cpuMs(usage: NodeJS.CpuUsage): number {
+  return (usage.user + usage.system) / 1000
+}
+
+/** perf_hooks' GC kinds (`PerformanceEntry.detail.kind`), by the name the report prints. */
+const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'minor-mc', 4: 'mark-compact', 8: 'incremental', 16: 'weak-cb' }
+
 async function runServer(): Promise<void> {
   // Loaded here: the driver never loads the demo (its `talk` import resolves only in the built child).
   const { documentsApp } = await import('../examples/documents/app')
@@ -39,19 +47,29 @@ async function runServer(): Promise<void> {
   // And its garbage collections' pauses, the usual other cause of a stalled loop.
   let gcMs = 0
   let gcMax = 0
+  // Per kind (scavenge, mark-compact, incremental marking, weak callbacks): count and ms.
+  let gcKinds: Record<string, { count: number; ms: number }> = {}
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
       gcMs += entry.duration
       gcMax = Math.max(gcMax, entry.duration)
+      const kind = GC_KINDS[(entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0] ?? 'other'
+      const seen = (gcKinds[kind] ??= { count: 0, ms: 0 })
+      seen.count++
+      seen.ms += entry.duration
     }
   }).observe({ entryTypes: ['gc'] })
+  // The server's CPU time over a phase: what the noisy client's requests cost, apart from the machine's load.
+  let cpuAtReset = process.cpuUsage()
   process.on('message', (message) => {
     if (message === 'loop-reset') {
+      cpuAtReset = process.cpuUsage()
       delay.reset()
       gcMs = 0
       gcMax = 0
+      gcKinds = {}
     }
-    if (message === 'loop-report') process.send?.({ loop: { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6, gcMs, gcMax } })
+    if (message === 'loop-report') process.send?.({ loop: { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6, gcMs, gcMax, gcKinds, cpuMs: cpuMs(process.cpuUsage(cpuAtReset)) } })
   })
   process.send?.({ port })
   process.once('SIGTERM', () => void app.close().then(() => process.exit(0)))
@@ -152,16 +170,22 @@ async function runNoisy(url: string): Promise<void> {
     counts[key] = (counts[key] ?? 0) + 1
     answered++
   })
+  // A close (4900 for a reader too slow for what it asks) ends the wait and is reported with the replies.
+  let closed = false
+  ws.on('close', (code: number) => {
+    counts[`closed ${code}`] = 1
+    closed = true
+  })
   const frame = JSON.stringify({ command: 'document:get', id: 'big' })
   process.send?.('ready')
   const end = performance.now() + SECONDS * 1000
-  while (performance.now() < end) {
+  while (performance.now() < end && !closed) {
     for (let i = 0; i < BURST; i++) ws.send(frame)
     sent += BURST
     await new Promise((resolve) => setTimeout(resolve, BURST_MS))
   }
   const until = performance.now() + 30_000
-  while (answered < sent && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
+  while (answered < sent && !closed && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
   process.send?.({ sent, counts })
   ws.terminate()
 }
@@ -188,6 +212,10 @@ interface Loop {
   /** Time in garbage collection over the phase, and the longest pause, ms. */
   gcMs: number
   gcMax: number
+  /** The server's CPU time over the phase (all its threads), ms. */
+  cpuMs: number
+  /** The same by kind: how many collections and their ms. */
+  gcKinds: Record<string, { count: number; ms: number }>
 }
 
 /** Asks the server child for its event-loop delay since the last reset. */
@@ -229,8 +257,11 @@ async function main(): Promise<void> {
     console.log(line('idle', idle))
     console.log(line('beside the noisy client', busy))
     console.log(`\nnoisy p99 / idle p99 = ${ratio.toFixed(2)} (goal < 2); noisy client: ${sent} sent, replies ${JSON.stringify(counts)}`)
-    const ms = (loop: Loop): string => `p99 ${loop.p99.toFixed(1)} ms, max ${loop.max.toFixed(1)} ms (GC ${loop.gcMs.toFixed(0)} ms in all, longest ${loop.gcMax.toFixed(1)} ms)`
+    const kinds = (loop: Loop): string => Object.entries(loop.gcKinds).map(([kind, k]) => `${kind} ${k.count}× ${k.ms.toFixed(0)} ms`).join(', ')
+    const ms = (loop: Loop): string => `p99 ${loop.p99.toFixed(1)} ms, max ${loop.max.toFixed(1)} ms (GC ${loop.gcMs.toFixed(0)} ms in all, longest ${loop.gcMax.toFixed(1)} ms: ${kinds(loop)})`
     console.log(`server event-loop delay: idle ${ms(idleLoop)}; beside the noisy client ${ms(busyLoop)}`)
+    // Not divided per get: a busy server answers pings for less CPU than an idle one woken for each.
+    console.log(`server CPU time: idle ${idleLoop.cpuMs.toFixed(0)} ms, beside the noisy client ${busyLoop.cpuMs.toFixed(0)} ms`)
     for (const c of pingers) c.ws.terminate()
   } finally {
     child.kill('SIGTERM')

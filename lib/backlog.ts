@@ -73,14 +73,20 @@ export class Backlog {
   /**
    * More than maxBufferedBytes of earlier frames were still unsent when a frame was written. A reader
    * taking bytes at its line rate is never closed for it: from now on, every SLOW_CHECK_MS, the backlog
-   * must have shrunk since the last check (or be back under the bound); a reader that took less than
-   * it was sent in a whole interval is closed with 4900. A backlog past HARD_BUFFER_FACTOR times the
-   * bound closes at once: the memory bound, whatever the reader does.
+   * must have shrunk since its highest point of the interval (or be back under the bound); a reader
+   * that took nothing after the last write of a whole interval is closed with 4900. Bytes written
+   * meanwhile (its own pipelined requests' replies, pushes) raise that point: the reader is judged on
+   * what it takes, not on what it is sent. A backlog past HARD_BUFFER_FACTOR times the bound closes at
+   * once: the memory bound, whatever the reader does.
    */
   behind(waiting: number): void {
     if (waiting > this.host.maxBufferedBytes * HARD_BUFFER_FACTOR) return this.slowConsumer()
-    if (this.behindTimer !== undefined) return
-    this.behindMark = this.connection.socket.bufferedAmount
+    const now = this.connection.socket.bufferedAmount
+    if (this.behindTimer !== undefined) {
+      if (now > this.behindMark) this.behindMark = now
+      return
+    }
+    this.behindMark = now
     this.behindTimer = setTimeout(Backlog.checkBehind, SLOW_CHECK_MS, this)
     this.behindTimer.unref()
   }

@@ -1,44 +1,17 @@
 import WebSocket from 'ws'
-import { Backlog, type BacklogHost } from './backlog'
+import { Backlog } from './backlog'
 import { SETTLED } from './compose'
+import type { ConnectionHost } from './connection-host'
 import type { Context, Responder } from './context'
+import { EncodedReply } from './encoded-reply'
 import { CLOSE, TalkError } from './errors'
-import { encodeFrame, rawSocket, skipFinishedEnds, type Outgoing, type RawSocket } from './frames'
-import { decode, encodeError, encodePush, encodeSuccess, PING_ROUTE, type Codec, type Envelope } from './protocol'
+import { encodeFrame, rawSocket, skipFinishedEnds, type EncodedFrame, type Outgoing, type RawSocket } from './frames'
+import { decode, encodeError, encodePush, encodeSuccess, PING_ROUTE, type Envelope } from './protocol'
+import { checkReplySize, frameEncodedReply } from './reply-frames'
 import { NO_SESSION, type ResumeSession } from './resume'
 import { NO_ROOMS, type DropPolicy, type Member } from './rooms'
-import type { JsonLimits } from './security/json-bounds'
 import { TurnBudget } from './turn-budget'
 import type { Client, ClientState, HandshakeInfo, User } from './types'
-
-/** Limits and hooks a connection gets from its app. */
-export interface ConnectionHost extends BacklogHost {
-  readonly codec: Codec
-  /** Requests a connection may have waiting (beyond those running) before it answers RATE_LIMITED. */
-  readonly maxQueue: number
-  /** Requests of one connection handled at once; 1 keeps them in arrival order. */
-  readonly concurrency: number
-  /** Largest success reply written, in bytes; a bigger one is answered PAYLOAD_TOO_LARGE instead. */
-  readonly maxReplyBytes: number
-  /** Requests (and refusals) one connection starts in one event-loop turn before it yields. */
-  readonly maxRequestsPerTurn: number
-  /** Time one connection's requests may take in one event-loop turn before it yields, in ms. */
-  readonly maxTurnMs: number
-  /** True once the app is closing: new requests are answered UNAVAILABLE. */
-  readonly draining: boolean
-  /** Runs one request through the chain; resolves once it is answered. */
-  dispatch(connection: Connection, envelope: Envelope): Promise<void>
-  /** Asks for `connection.endTurn()` (its corked writes flushed, its turn budget renewed) at the end of this event-loop turn. */
-  flushLater(connection: Connection): void
-  /** Told of each request refused because the connection's queue was full (the rate limiter counts it toward its close). */
-  overflowed?(connection: Connection, envelope: Envelope, err: TalkError): void
-  /** Called once when the socket has closed. */
-  closed(connection: Connection, code: number, reason: string): void
-  /** Depth and size bounds for decoded frames (default: decode's). */
-  readonly jsonLimits?: JsonLimits
-  /** Told of each error answered before any route ran (bad frame, draining, full queue), for metrics. */
-  frameError?(code: string): void
-}
 
 /** The error reply of a request refused before any route ran, waiting for its turn in the reply order. */
 class Refusal {
@@ -87,8 +60,9 @@ export class Connection implements Client, Member, Responder {
   private running = 0
   /** This connection's share of the event-loop turn (lib/turn-budget.ts). */
   private readonly turn: TurnBudget
-  /** Whether this connection has used its turn and continues in a setImmediate. */
+  /** Whether this connection has used its turn and continues in a setImmediate (or, `awaitingDrain`, once its socket drains). */
   private yielded = false
+  private awaitingDrain = false
   /** Made on first use: most connections are never waited for, and many join no room. */
   private idleWaiters: (() => void)[] | undefined = undefined
   private joined: Set<string> | undefined = undefined
@@ -114,6 +88,7 @@ export class Connection implements Client, Member, Responder {
     // After ws's own 'data' listener has turned a chunk into messages: the replies they got at once leave now.
     // A chunk read is also the heartbeat's sign of life (a pong is bytes read too): no 'pong' listener.
     this.raw.on('data', Connection.onChunkRead)
+    this.raw.on('drain', Connection.onDrain)
     socket.on('message', Connection.onMessage)
     socket.on('error', Connection.onError)
     socket.on('close', Connection.onClose)
@@ -128,6 +103,14 @@ export class Connection implements Client, Member, Responder {
     if (connection === undefined) return
     connection.alive = true
     connection.flush()
+  }
+
+  /** The socket wrote out what was waiting: a connection that stopped for its backlog (`backedUp`) goes on. */
+  private static onDrain(this: OwnedRawSocket): void {
+    const connection = this[CONNECTION]
+    if (connection === undefined || !connection.awaitingDrain) return
+    connection.awaitingDrain = false
+    Connection.nextTurn(connection)
   }
 
   private static onError(this: WebSocket, err: Error): void {
@@ -190,14 +173,16 @@ export class Connection implements Client, Member, Responder {
 
   /**
    * Writes one frame (text is framed here) to this socket; drops it if the socket is no longer open.
+   * With `rest`, `frame` is only the frame's start and `rest` the end of its payload (lib/reply-frames.ts).
    * The slow-consumer bound looks at the bytes that were already waiting, never at this frame: see `Backlog.behind`.
    */
-  write(frame: Outgoing): void {
+  write(frame: Outgoing, rest?: Uint8Array): void {
     const socket = this.socket
     if (socket.readyState !== WebSocket.OPEN) return
     if (!this.corked) this.cork()
     const waiting = socket.bufferedAmount
     this.raw.write(typeof frame === 'string' ? encodeFrame(frame) : frame)
+    if (rest !== undefined) this.raw.write(rest)
     if (waiting > this.host.maxBufferedBytes) this.lagging().behind(waiting)
   }
 
@@ -207,12 +192,15 @@ export class Connection implements Client, Member, Responder {
    */
   success(ctx: Context, payload: object | undefined): void {
     this.turn.answered(ctx.startedAt)
-    const frame = encodeSuccess(ctx.ref, payload, this.host.codec)
     const limit = this.host.maxReplyBytes
-    // A UTF-8 byte is at most 3 per UTF-16 unit here: only a long string needs its bytes counted.
-    if (frame.length * 3 > limit && Buffer.byteLength(frame) > limit) {
-      throw new TalkError('PAYLOAD_TOO_LARGE', `The reply was too big to send (${Buffer.byteLength(frame)} bytes; the limit is ${limit})`)
+    if (payload instanceof EncodedReply) {
+      const { head, rest, text } = frameEncodedReply(payload, ctx.ref, this.host.codec, limit)
+      this.session.replied(ctx.ref, text)
+      return this.write(head as EncodedFrame, rest)
     }
+    const frame = encodeSuccess(ctx.ref, payload, this.host.codec)
+    // A UTF-8 byte is at most 3 per UTF-16 unit here: only a long string needs its bytes counted.
+    if (frame.length * 3 > limit) checkReplySize(Buffer.byteLength(frame), limit)
     this.session.replied(ctx.ref, frame)
     this.write(frame)
   }
@@ -287,7 +275,7 @@ export class Connection implements Client, Member, Responder {
     } else if (this.session.retry(envelope)) {
       // A retry after a resume: answered from the session's reply cache, the handler does not run again.
     } else if (this.yielded || (this.running < this.host.concurrency && this.queue.length === 0)) {
-      if (!this.yielded && !this.turn.spent) {
+      if (!this.yielded && !this.turn.spent && !this.backedUp) {
         this.start(envelope)
         if (this.running === 0) this.wakeIdleWaiters()
       } else {
@@ -353,7 +341,7 @@ export class Connection implements Client, Member, Responder {
   private pump(): void {
     const queue = this.queue
     while (this.running < this.host.concurrency && queue.length > 0) {
-      if (this.turn.spent) return this.yieldTurn()
+      if (this.turn.spent || this.backedUp) return this.yieldTurn()
       const next = queue[0]!
       if (next instanceof Refusal) {
         if (this.running > 0) return
@@ -378,7 +366,18 @@ export class Connection implements Client, Member, Responder {
     if (this.yielded) return
     this.yielded = true
     this.socket.pause()
-    setImmediate(Connection.nextTurn, this)
+    if (this.backedUp) this.awaitingDrain = true
+    else setImmediate(Connection.nextTurn, this)
+  }
+
+  /**
+   * Whether more than 2 × maxBufferedBytes of this socket's frames wait unsent: its requests then wait
+   * (and its socket is not read) until the socket drains, so a client that asks faster than it reads
+   * is paced, not closed at the 4 × hard bound; one that stops reading is still closed as a slow
+   * consumer (lib/backlog.ts).
+   */
+  private get backedUp(): boolean {
+    return this.socket.bufferedAmount > 2 * this.host.maxBufferedBytes
   }
 
   /** A turn of its own: reading resumes once a turn ends with budget left (the queue drained, or waiting on a running request). */

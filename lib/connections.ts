@@ -1,5 +1,6 @@
 import type { WebSocket } from 'ws'
-import { Connection, type ConnectionHost } from './connection'
+import { Connection } from './connection'
+import type { ConnectionHost } from './connection-host'
 import type { Core } from './core'
 import type { Dispatcher } from './dispatch'
 import { CLOSE, type TalkError } from './errors'

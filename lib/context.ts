@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { z } from 'zod'
+import { EncodedReply } from './encoded-reply'
 import { TalkError } from './errors'
 import type { Ref } from './protocol'
 import type { Publication } from './store/store'
@@ -187,10 +188,11 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
   }
 
   /**
-   * Sends the success reply `{ "status": "success", ref, ...payload }`. A second reply (or one after
-   * an error or a timeout was sent) is dropped and logged, never sent: returns false then.
+   * Sends the success reply `{ "status": "success", ref, ...payload }`; an `EncodedReply` sends the
+   * text kept from its first use. A second reply (or one after an error or a timeout was sent) is
+   * dropped and logged, never sent: returns false then.
    */
-  reply(payload?: Reply): boolean {
+  reply(payload?: Reply | EncodedReply<Reply & object>): boolean {
     if (this.replied) {
       this.log.warn('reply dropped: this request was already answered')
       return false
@@ -220,6 +222,7 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
    * when it has one. A programmer's mistake comes back as an Error (answered INTERNAL), logged here.
    */
   private checkReply(payload: unknown): object | undefined | Error {
+    if (payload instanceof EncodedReply) return this.checkEncoded(payload)
     if (payload !== undefined && !isPlainObject(payload)) {
       const err = new Error(`The reply of route "${this.route}" must be a plain object or nothing, not ${describe(payload)}`)
       this.log.error({ err }, 'reply is not a plain object')
@@ -229,8 +232,22 @@ export class Context<Body = Record<string, unknown>, P = Params, Reply = object>
     if (schema === undefined) return payload as object | undefined
     const parsed = schema.safeParse(payload ?? {})
     if (parsed.success) return parsed.data as object
+    return this.mismatch(parsed.error.issues)
+  }
+
+  /** An encoded reply is parsed by the route's reply schema once (lib/encoded-reply.ts): later replies send its kept text. */
+  private checkEncoded(reply: EncodedReply): EncodedReply | Error {
+    const schema = this.replySchema
+    if (schema === undefined || reply.checkedWith(schema)) return reply
+    const parsed = schema.safeParse(reply.value)
+    if (!parsed.success) return this.mismatch(parsed.error.issues)
+    reply.checked(schema, parsed.data as object)
+    return reply
+  }
+
+  private mismatch(issues: readonly unknown[]): Error {
     const err = new Error(`The reply of route "${this.route}" does not match its reply schema`)
-    this.log.error({ err, issues: parsed.error.issues.slice(0, 20) }, 'reply does not match the route\'s reply schema')
+    this.log.error({ err, issues: issues.slice(0, 20) }, 'reply does not match the route\'s reply schema')
     return err
   }
 

@@ -26,9 +26,18 @@ function headerLength(length: number): number {
 
 /** Frames one text message: the header, then the UTF-8 bytes of `text`, in one Buffer. */
 export function encodeFrame(text: string): EncodedFrame {
-  const length = Buffer.byteLength(text)
+  return encodeFrameHead(text, 0) as EncodedFrame
+}
+
+/**
+ * The start of a text frame whose payload is `head` followed by `restBytes` bytes written after it
+ * (bytes kept and shared, such as an `EncodedReply`'s): the header and the UTF-8 bytes of `head`.
+ */
+export function encodeFrameHead(head: string, restBytes: number): Buffer {
+  const headBytes = Buffer.byteLength(head)
+  const length = headBytes + restBytes
   const header = headerLength(length)
-  const frame = Buffer.allocUnsafe(header + length)
+  const frame = Buffer.allocUnsafe(header + headBytes)
   frame[0] = FIN_TEXT
   if (header === 2) {
     frame[1] = length
@@ -40,8 +49,8 @@ export function encodeFrame(text: string): EncodedFrame {
     frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2)
     frame.writeUInt32BE(length >>> 0, 6)
   }
-  frame.write(text, header, length, 'utf8')
-  return frame as EncodedFrame
+  frame.write(head, header, headBytes, 'utf8')
+  return frame
 }
 
 /** The text a connection writes: `frame` itself, or an encoded frame's payload (to carry it to another node). */
@@ -62,9 +71,11 @@ export function payloadBytes(frame: Outgoing): number {
 export interface RawSocket {
   cork(): void
   uncork(): void
-  write(chunk: Buffer): boolean
+  write(chunk: Uint8Array): boolean
   /** Called after ws's own 'data' listener, so the messages of the chunk have been handled. */
   on(event: 'data', listener: () => void): void
+  /** Called once everything written has left, after a write found the buffer full. */
+  on(event: 'drain', listener: () => void): void
 }
 
 /**

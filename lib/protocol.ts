@@ -1,3 +1,4 @@
+import { EncodedReply } from './encoded-reply'
 import { TalkError, toWireError } from './errors'
 import { DEFAULT_JSON_LIMITS, exceedsJsonLimits, type JsonLimits } from './security/json-bounds'
 
@@ -160,9 +161,25 @@ function refField(ref: Ref | undefined): string {
   return typeof ref === 'number' ? ',"ref":' + ref : ',"ref":' + JSON.stringify(ref)
 }
 
-/** Encodes a success reply: `{"status":"success","ref"?,...payload}`; the payload cannot overwrite reserved fields. */
+/**
+ * Encodes a success reply: `{"status":"success","ref"?,...payload}`; the payload cannot overwrite
+ * reserved fields. An `EncodedReply`'s fields are encoded once per codec and reused.
+ */
 export function encodeSuccess(ref: Ref | undefined, payload?: object, codec: Codec = JSON_CODEC): string {
-  return '{"status":"success"' + refField(ref) + payloadFields(payload, REPLY_RESERVED, codec) + '}'
+  if (payload instanceof EncodedReply) return successHead(ref) + encodedReplyEnd(payload, codec)
+  return successHead(ref) + payloadFields(payload, REPLY_RESERVED, codec) + '}'
+}
+
+/** The start of a success reply, before its payload: `{"status":"success","ref":…`. */
+export function successHead(ref: Ref | undefined): string {
+  return '{"status":"success"' + refField(ref)
+}
+
+/** The end of an encoded reply, after `successHead`: its fields and closing brace, encoded at its first use with `codec` and kept. */
+export function encodedReplyEnd(reply: EncodedReply, codec: Codec): string {
+  let end = reply.textFor(codec)
+  if (end === undefined) reply.keep(codec, (end = payloadFields(reply.value, REPLY_RESERVED, codec) + '}'))
+  return end
 }
 
 /** Encodes an error reply from anything thrown: a TalkError's code/message/details, or a generic INTERNAL. */

@@ -74,6 +74,41 @@ describe('output sized honestly', () => {
     expect(await other!.request('small')).toEqual({ status: 'success', ref: 1, ok: true })
   })
 
+  it('paces a client that asks for more than it reads: its requests wait while 2 × maxBufferedBytes are unsent, and it is not closed', async () => {
+    const bound = 256 * 1024
+    const app = talk({ logger: silent, maxBufferedBytes: bound, rateLimit: false })
+    const chunk = 'z'.repeat(128 * 1024)
+    let ran = 0
+    let enough: (() => void) | undefined
+    app.route('doc', (ctx) => {
+      ctx.reply({ chunk })
+      if (++ran === 4) enough?.()
+    })
+    app.route('small', () => ({ ok: true }))
+    server = await testServer(app)
+    const [slow, other] = await server.clients(2)
+    const connection = server.app.clients.get(slow!.welcome.client as string)!
+    let closedWith: number | undefined
+    app.on('disconnect', (_client, code) => (closedWith = code))
+    const raw = (slow!.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket
+    raw.pause()
+    const started = new Promise<void>((resolve) => (enough = resolve))
+    // 40 replies of 128 KB: 5 MB, past the 4 × bound (1 MiB) that closes a connection at once.
+    const replies = Array.from({ length: 40 }, () => slow!.request('doc'))
+    await started
+    // Some turns for the server to go on if it were going to (it must not: the client reads nothing).
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(ran).toBeLessThan(40)
+    expect(connection.socket.bufferedAmount).toBeLessThanOrEqual(2 * bound + chunk.length + 64)
+    expect(await other!.request('small')).toEqual({ status: 'success', ref: 1, ok: true })
+    raw.resume()
+    const answered = await Promise.all(replies)
+    expect(answered.map((r) => r.status)).toEqual(Array(40).fill('success'))
+    expect(ran).toBe(40)
+    expect(closedWith).toBeUndefined()
+    expect(await slow!.request('small')).toEqual({ status: 'success', ref: 41, ok: true })
+  })
+
   it('answers PAYLOAD_TOO_LARGE instead of a reply over maxReplyBytes, counting UTF-8 bytes, and the connection survives', async () => {
     const app = talk({ logger: silent, maxReplyBytes: 1000 })
     app.route('text', (ctx) => ({ text: String(ctx.body.char).repeat(Number(ctx.body.times)) }))

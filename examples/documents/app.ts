@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import {
-  loadState, logger, memoryStore, talk, TalkError, userKey,
+  EncodedReply, loadState, logger, memoryStore, talk, TalkError, userKey,
   type Adapter, type Client, type HandshakeMiddleware, type PreparedPush, type RoomTarget, type Store, type TalkApp,
 } from 'talk'
 import { addNode, deleteNode, documentKey, newDoc, updateData, updateNode, wireDoc, type Changed, type Doc } from './model'
@@ -30,6 +30,12 @@ export interface DocumentsOptions {
    * it, active users show the verified user's `name` (or `sub`).
    */
   auth?: HandshakeMiddleware
+}
+
+/** The reply of `document:get`. */
+interface GetReply {
+  document: Doc
+  'active-users': string[]
 }
 
 /** What a route needs of its context to open documents and announce changes. */
@@ -265,13 +271,30 @@ export function documentsApp(options: DocumentsOptions = {}): TalkApp {
     })
   })
 
+  /**
+   * A get's reply, encoded once per document version and list of active users: a big document is
+   * read by many gets between two changes, and encoding it (and checking it against the reply
+   * schema) is most of a get's cost (docs/performance.md, "Fairness"). Kept beside the stored
+   * document, so it goes when that version does; a store that returns a new copy on each read
+   * (Redis) simply never finds it.
+   */
+  const getReplies = new WeakMap<Doc, { users: string; reply: EncodedReply<GetReply> }>()
+  function getReply(document: Doc, users: string[]): EncodedReply<GetReply> {
+    const key = users.join('\n')
+    const kept = getReplies.get(document)
+    if (kept !== undefined && kept.users === key) return kept.reply
+    const reply = new EncodedReply<GetReply>({ document: wireDoc(document), 'active-users': users })
+    getReplies.set(document, { users: key, reply })
+    return reply
+  }
+
   app.route('document/get', routes['document/get'], async (ctx) => {
     const id = ctx.body.id
     await serial(documentKey(id), async () => {
       const document = await store.get(documentKey(id))
       if (document === undefined) throw new TalkError('NOT_FOUND', `No document ${id}`)
       const users = await open(ctx, id)
-      ctx.reply({ document: wireDoc(document), 'active-users': users })
+      ctx.reply(getReply(document, users))
     })
   })
 

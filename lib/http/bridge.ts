@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { requestEntry, type TalkApp } from '../app'
 import type { Context, Responder } from '../context'
+import { EncodedReply } from '../encoded-reply'
 import { codeOf, httpStatus, STATUS, TalkError, toWireError } from '../errors'
 import type { PendingHandshake } from '../handshake'
 import { encodeError, encodeSuccess, traceContext } from '../protocol'
@@ -153,7 +154,7 @@ export function bridge(app: TalkApp, options: BridgeOptions): HttpHandler {
       success(_ctx: Context, reply: object | undefined) {
         const text = shape === undefined
           ? encodeSuccess(undefined, reply, entry.codec)
-          : jsonText(shape.success({ ...(reply as Record<string, unknown> | undefined) }))
+          : jsonText(shape.success({ ...((reply instanceof EncodedReply ? reply.value : reply) as Record<string, unknown> | undefined) }))
         send(res, mapping.status, text)
       },
       failure(_ctx: Context, err: unknown) {
