@@ -31,6 +31,8 @@ export interface BacklogHost {
 export interface BacklogOwner {
   readonly id: string
   readonly socket: WebSocket
+  /** Bytes of frames written to the socket so far. */
+  readonly written: number
   readonly open: boolean
   close(code: number, reason: string): void
   deliver(frame: Outgoing): void
@@ -42,9 +44,9 @@ export interface BacklogOwner {
  * Made on a connection's first lag: a client that keeps up costs nothing.
  */
 export class Backlog {
-  /** While more than maxBufferedBytes wait unsent: the timer that checks the reader takes them, and the backlog it last saw. */
+  /** While more than maxBufferedBytes wait unsent: the timer that checks the reader takes them, and how much it had taken when armed. */
   private behindTimer: NodeJS.Timeout | undefined = undefined
-  private behindMark = 0
+  private takenMark = 0
   /** The latest skipped push per coalescing key, sent once the client catches up. */
   private coalesced: Map<string, Outgoing> | undefined = undefined
 
@@ -72,23 +74,23 @@ export class Backlog {
 
   /**
    * More than maxBufferedBytes of earlier frames were still unsent when a frame was written. A reader
-   * taking bytes at its line rate is never closed for it: from now on, every SLOW_CHECK_MS, the backlog
-   * must have shrunk since its highest point of the interval (or be back under the bound); a reader
-   * that took nothing after the last write of a whole interval is closed with 4900. Bytes written
-   * meanwhile (its own pipelined requests' replies, pushes) raise that point: the reader is judged on
-   * what it takes, not on what it is sent. A backlog past HARD_BUFFER_FACTOR times the bound closes at
-   * once: the memory bound, whatever the reader does.
+   * taking bytes is never closed for it, whatever it is sent meanwhile: from now on, every
+   * SLOW_CHECK_MS while the backlog stays over the bound, the reader must have taken some of it
+   * (bytes written less bytes waiting must have grown); one that took nothing in a whole interval is
+   * closed with 4900. A backlog past HARD_BUFFER_FACTOR times the bound closes at once: the memory
+   * bound, whatever the reader does.
    */
   behind(waiting: number): void {
     if (waiting > this.host.maxBufferedBytes * HARD_BUFFER_FACTOR) return this.slowConsumer()
-    const now = this.connection.socket.bufferedAmount
-    if (this.behindTimer !== undefined) {
-      if (now > this.behindMark) this.behindMark = now
-      return
-    }
-    this.behindMark = now
+    if (this.behindTimer !== undefined) return
+    this.takenMark = this.taken()
     this.behindTimer = setTimeout(Backlog.checkBehind, SLOW_CHECK_MS, this)
     this.behindTimer.unref()
+  }
+
+  /** Bytes the reader has taken off the socket so far (written, less still waiting). */
+  private taken(): number {
+    return this.connection.written - this.connection.socket.bufferedAmount
   }
 
   private waitToCatchUp(): void {
@@ -106,10 +108,10 @@ export class Backlog {
   private static checkBehind(backlog: Backlog): void {
     backlog.behindTimer = undefined
     if (!backlog.connection.open) return
-    const waiting = backlog.connection.socket.bufferedAmount
-    if (waiting <= backlog.host.maxBufferedBytes) return
-    if (waiting >= backlog.behindMark) return backlog.slowConsumer()
-    backlog.behindMark = waiting
+    if (backlog.connection.socket.bufferedAmount <= backlog.host.maxBufferedBytes) return
+    const taken = backlog.taken()
+    if (taken <= backlog.takenMark) return backlog.slowConsumer()
+    backlog.takenMark = taken
     backlog.behindTimer = setTimeout(Backlog.checkBehind, SLOW_CHECK_MS, backlog)
     backlog.behindTimer.unref()
   }

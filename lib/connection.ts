@@ -47,6 +47,8 @@ export class Connection implements Client, Member, Responder {
   corked = false
   /** The resumable session this connection carries (lib/resume/), or the shared no-op when the app has `resume` off. */
   session: ResumeSession = NO_SESSION
+  /** Bytes of frames written to this socket so far: less `socket.bufferedAmount`, what the reader has taken (lib/backlog.ts). */
+  written = 0
   /** Whether the server closed this socket on purpose (close()): such a session is never parked. */
   closedByServer = false
   /** Set when the app drains this connection: new requests are answered UNAVAILABLE. */
@@ -181,8 +183,10 @@ export class Connection implements Client, Member, Responder {
     if (socket.readyState !== WebSocket.OPEN) return
     if (!this.corked) this.cork()
     const waiting = socket.bufferedAmount
-    this.raw.write(typeof frame === 'string' ? encodeFrame(frame) : frame)
+    const bytes = typeof frame === 'string' ? encodeFrame(frame) : frame
+    this.raw.write(bytes)
     if (rest !== undefined) this.raw.write(rest)
+    this.written += bytes.length + (rest === undefined ? 0 : rest.length)
     if (waiting > this.host.maxBufferedBytes) this.lagging().behind(waiting)
   }
 
@@ -223,10 +227,7 @@ export class Connection implements Client, Member, Responder {
     }
   }
 
-  /**
-   * Corks the socket for writes that `flush()` sends before this call's caller returns (the welcome and
-   * whatever `connection` listeners send): no end-of-turn flush is scheduled for them.
-   */
+  /** Corks the socket for writes that `flush()` sends before its caller returns (the welcome, `connection` listeners' sends): no end-of-turn flush. */
   holdWrites(): void {
     if (this.corked) return
     this.raw.cork()

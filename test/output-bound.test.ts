@@ -109,6 +109,34 @@ describe('output sized honestly', () => {
     expect(await slow!.request('small')).toEqual({ status: 'success', ref: 41, ok: true })
   })
 
+  it('never closes a reader that keeps taking bytes, even when each check finds the backlog back at its high point', async () => {
+    const bound = 256 * 1024
+    const app = talk({ logger: silent, maxBufferedBytes: bound, rateLimit: false })
+    const chunk = 'z'.repeat(128 * 1024)
+    app.route('doc', () => ({ chunk }))
+    server = await testServer(app)
+    const slow = await server.client()
+    const closed = nextClose(server.app)
+    const raw = (slow.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket
+    // A reader in bursts: it stops for 400 ms, then reads for 5 ms. Each time it stops,
+    // the server refills the backlog to its high point (2 × the bound) and waits; a slow-consumer
+    // check that finds it there must still see that the reader took bytes during its interval.
+    let reading = true
+    const rhythm = (async () => {
+      while (reading) {
+        raw.pause()
+        await new Promise((resolve) => setTimeout(resolve, 400))
+        raw.resume()
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+    })()
+    const replies = Promise.all(Array.from({ length: 160 }, () => slow.request('doc')))
+    const outcome = await Promise.race([replies.then((r) => r.map((reply) => reply.status)), closed])
+    reading = false
+    await rhythm
+    expect(outcome).toEqual(Array(160).fill('success'))
+  }, 20_000)
+
   it('answers PAYLOAD_TOO_LARGE instead of a reply over maxReplyBytes, counting UTF-8 bytes, and the connection survives', async () => {
     const app = talk({ logger: silent, maxReplyBytes: 1000 })
     app.route('text', (ctx) => ({ text: String(ctx.body.char).repeat(Number(ctx.body.times)) }))
