@@ -23,6 +23,10 @@ export interface ConnectionLimits {
   readonly dropThreshold: number
 }
 
+/** The limits are the connections' own fields (copied in the constructor), as ConnectionHost reads them. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface Connections extends ConnectionLimits {}
+
 /**
  * The connections of one app: opening them (the welcome, `connection` / `resume`), the heartbeat,
  * and what a connection and the resumable sessions ask of the app (ConnectionHost, SessionsHost):
@@ -32,14 +36,6 @@ export class Connections implements ConnectionHost, SessionsHost {
   readonly log: Core['log']
   readonly codec: Core['codec']
   readonly rooms: Rooms
-  readonly maxQueue: number
-  readonly concurrency: number
-  readonly maxBufferedBytes: number
-  readonly maxReplyBytes: number
-  readonly maxRequestsPerTurn: number
-  readonly maxTurnMs: number
-  readonly jsonLimits: JsonLimits
-  readonly dropThreshold: number
   readonly nodeId: string
   readonly handoffBus: HandoffBus | undefined
   /** True once the app is closing: upgrades are refused and new requests answered UNAVAILABLE. */
@@ -61,14 +57,7 @@ export class Connections implements ConnectionHost, SessionsHost {
     this.handoffBus = core.adapter.handoff
     this.codec = core.codec
     this.rooms = core.rooms
-    this.maxQueue = limits.maxQueue
-    this.concurrency = limits.concurrency
-    this.maxBufferedBytes = limits.maxBufferedBytes
-    this.maxReplyBytes = limits.maxReplyBytes
-    this.maxRequestsPerTurn = limits.maxRequestsPerTurn
-    this.maxTurnMs = limits.maxTurnMs
-    this.jsonLimits = limits.jsonLimits
-    this.dropThreshold = limits.dropThreshold
+    Object.assign(this, limits)
   }
 
   /** Opens a connection on an upgraded socket: a new client, or a resumed session when `claim` holds one. */
