@@ -176,11 +176,7 @@ export class FanOut implements ContextHost, AdapterHost {
     if (!this.core.rooms.join(room, connection)) return
     connection.enter(room)
     if (absent) return this.joined(connection, room)
-    try {
-      this.core.adapter.join(room, { id: connection.id, user: connection.user })
-    } catch (err) {
-      this.core.fault(err, undefined, 'adapter join failed')
-    }
+    this.listed(connection, room)
   }
 
   /** A session moved to another node: it leaves its rooms here and presence, without `presence:leave` or `leave` (it is still there). */
@@ -189,12 +185,7 @@ export class FanOut implements ContextHost, AdapterHost {
     for (const room of [...connection.rooms]) {
       this.core.rooms.leave(room, connection.id)
       connection.exit(room)
-      if (away) continue
-      try {
-        this.core.adapter.leave(room, connection.id)
-      } catch (err) {
-        this.core.fault(err, undefined, 'adapter leave failed')
-      }
+      if (!away) this.unlisted(connection, room)
     }
     this.core.rooms.show(connection.id)
   }
@@ -211,25 +202,34 @@ export class FanOut implements ContextHost, AdapterHost {
 
   /** A client is listed in a room: the adapter, `presence:join` and the `join` event hear of it. */
   private joined(client: Client, room: string): void {
-    try {
-      this.core.adapter.join(room, { id: client.id, user: client.user })
-    } catch (err) {
-      this.core.fault(err, undefined, 'adapter join failed')
-    }
+    this.listed(client, room)
     if (this.presenceEvents) this.publish(room, 'presence:join', { room, client: client.id, user: client.user }, client.id)
     this.core.events.emit('join', client, room)
   }
 
   /** A client is no longer listed in a room: the adapter, `presence:leave` and the `leave` event hear of it. */
   private left(client: Client, room: string): void {
+    this.unlisted(client, room)
+    if (this.presenceEvents) this.publish(room, 'presence:leave', { room, client: client.id, user: client.user }, client.id)
+    this.core.events.emit('leave', client, room)
+  }
+
+  /** The adapter lists a client in a room's presence; its failure is logged, never thrown. */
+  private listed(client: Client, room: string): void {
+    try {
+      this.core.adapter.join(room, { id: client.id, user: client.user })
+    } catch (err) {
+      this.core.fault(err, undefined, 'adapter join failed')
+    }
+  }
+
+  /** The adapter takes a client out of a room's presence; its failure is logged, never thrown (this runs from socket close events). */
+  private unlisted(client: Client, room: string): void {
     try {
       this.core.adapter.leave(room, client.id)
     } catch (err) {
-      // leave() runs from socket close events: an adapter bug must not escape into the event loop.
       this.core.fault(err, undefined, 'adapter leave failed')
     }
-    if (this.presenceEvents) this.publish(room, 'presence:leave', { room, client: client.id, user: client.user }, client.id)
-    this.core.events.emit('leave', client, room)
   }
 
   /**
